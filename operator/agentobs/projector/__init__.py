@@ -1,0 +1,1 @@
+"""The status projector: writes store totals into AgentObservation status and metrics."""

@@ -1,0 +1,1 @@
+"""Heartbeat payloads as validated models, shared by the receiver and the store."""

@@ -1,0 +1,1 @@
+"""The HTTP receiver: authenticates heartbeats and hands them to the store."""

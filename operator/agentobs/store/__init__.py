@@ -1,0 +1,1 @@
+"""The Postgres store: the single source of truth for every token total."""
