@@ -71,11 +71,13 @@ CREATE TABLE model_totals (
     PRIMARY KEY (namespace, agent, model)
 );
 
--- Increases of the agent's totals per minute of the receiving database's clock.
--- Pruned after the retention period; totals never depend on this table.
+-- Increases of the agent's totals per model and minute of the database's clock at
+-- receipt. Pruned after the retention period; totals never depend on this table. A
+-- sample is never greater than its model total, so it cannot overflow before it.
 CREATE TABLE usage_samples (
     namespace          text        NOT NULL,
     agent              text        NOT NULL,
+    model              text        NOT NULL,
     minute             timestamptz NOT NULL,
     input_tokens       bigint      NOT NULL,
     output_tokens      bigint      NOT NULL,
@@ -84,7 +86,7 @@ CREATE TABLE usage_samples (
     reasoning_tokens   bigint      NOT NULL,
     calls              bigint      NOT NULL,
     unreported_calls   bigint      NOT NULL,
-    PRIMARY KEY (namespace, agent, minute)
+    PRIMARY KEY (namespace, agent, model, minute)
 );
 CREATE INDEX usage_samples_by_minute ON usage_samples (minute);
 
@@ -231,12 +233,11 @@ BEGIN
         RETURNING 1
     )
     INSERT INTO usage_samples AS s
-    SELECT p_namespace, p_agent, date_trunc('minute', now()),
-           sum(input_tokens), sum(output_tokens), sum(cache_read_tokens),
-           sum(cache_write_tokens), sum(reasoning_tokens), sum(calls), sum(unreported_calls)
-      FROM grown
-    HAVING count(*) > 0
-    ON CONFLICT (namespace, agent, minute) DO UPDATE
+    SELECT p_namespace, p_agent, g.model, date_trunc('minute', now()),
+           g.input_tokens, g.output_tokens, g.cache_read_tokens, g.cache_write_tokens,
+           g.reasoning_tokens, g.calls, g.unreported_calls
+      FROM grown g
+    ON CONFLICT (namespace, agent, model, minute) DO UPDATE
        SET input_tokens       = s.input_tokens + excluded.input_tokens,
            output_tokens      = s.output_tokens + excluded.output_tokens,
            cache_read_tokens  = s.cache_read_tokens + excluded.cache_read_tokens,
