@@ -364,7 +364,7 @@ class Reporter:
             level = logging.WARNING if failures == 1 else logging.DEBUG
             logger.log(
                 level,
-                "heartbeat failed, retrying in %.1fs status=%s reason=%s message=%s "
+                "heartbeat failed, retrying in %.2fs status=%s reason=%s message=%s "
                 "retry_after=%s failures=%d instance=%s sequence=%d",
                 delay,
                 result.status,

@@ -32,6 +32,7 @@ def test_totals_are_exact_through_every_fault(
     ledger.record("gpt-4o", input_tokens=1000, output_tokens=100, cache_read_tokens=200)
     assert not reporter.flush(timeout=0.2)
     assert idle_server.bodies == []
+    assert "Connection refused" in client_logs.text
     idle_server.start()
     assert reporter.flush(timeout=FLUSH_LIMIT)
     assert idle_server.totals() == expected_totals(ledger.snapshot())
@@ -41,6 +42,7 @@ def test_totals_are_exact_through_every_fault(
     ledger.record("gpt-4o", input_tokens=500, output_tokens=50, reasoning_tokens=20)
     assert reporter.flush(timeout=FLUSH_LIMIT)
     assert 500 in idle_server.statuses
+    assert "status=500 reason=internal" in client_logs.text
     assert idle_server.totals() == expected_totals(ledger.snapshot())
 
     # 429 with Retry-After: retried no sooner than the server asked.
@@ -51,13 +53,14 @@ def test_totals_are_exact_through_every_fault(
     assert idle_server.totals() == expected_totals(ledger.snapshot())
     retry_logs = [record for record in client_logs.records if "retry_after=1.0" in record.message]
     assert len(retry_logs) == 1
-    assert "retrying in 1.0s" in retry_logs[0].message
+    assert "retrying in 1.00s" in retry_logs[0].message
 
     # Timeout: the server stores the heartbeat but never answers in time.
     idle_server.fail_next("hang")
     ledger.record("gpt-4o", input_tokens=70, output_tokens=7)
     assert reporter.flush(timeout=FLUSH_LIMIT)
     idle_server.release.set()
+    assert "reason=TimeoutError" in client_logs.text
     assert idle_server.totals() == expected_totals(ledger.snapshot())
 
     # Duplicated delivery: the same heartbeat is stored twice.
