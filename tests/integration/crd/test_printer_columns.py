@@ -23,8 +23,10 @@ def create_observation(
     )
 
 
-def write_usage(plane: ControlPlane, namespace: str, name: str, usage: dict[str, object]) -> None:
-    patch = json.dumps({"status": {"usage": usage}})
+def write_usage(
+    plane: ControlPlane, namespace: str, name: str, agent: str, usage: dict[str, object]
+) -> None:
+    patch = json.dumps({"status": {"agent": agent, "usage": usage}})
     plane.kubectl(
         "patch",
         "agentobservation",
@@ -83,7 +85,7 @@ def test_short_name_lists_the_same_objects(control_plane: ControlPlane, namespac
 
     assert by_short_name == by_plural == "agentobservation.agentobs.dev/triage-bot\n"
     assert rows[1][0] == "triage-bot"
-    assert rows[1][1:4] == ["90211", "80113", "10098"]
+    assert rows[1][1:5] == ["triage-bot", "90211", "80113", "10098"]
 
 
 def test_status_is_written_only_through_the_subresource(
