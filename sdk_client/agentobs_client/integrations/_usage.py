@@ -13,7 +13,14 @@ import abc
 import dataclasses
 import logging
 import threading
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    Callable,
+    Generator,
+    Iterable,
+    Mapping,
+)
 from typing import TypeVar
 
 from agentobs_client import _ledger
@@ -197,7 +204,7 @@ class StreamRecorder(abc.ABC):
                 detail=f"{type(error).__name__}: {error}",
             )
 
-    def wrap(self, stream: Iterable[_T]) -> Iterator[_T]:
+    def wrap(self, stream: Iterable[_T]) -> Generator[_T, None, None]:
         """Yield every item of `stream`, adding each, and finish at the end."""
         try:
             for item in stream:
@@ -206,7 +213,7 @@ class StreamRecorder(abc.ABC):
         finally:
             self.finish()
 
-    async def awrap(self, stream: AsyncIterable[_T]) -> AsyncIterator[_T]:
+    async def awrap(self, stream: AsyncIterable[_T]) -> AsyncGenerator[_T, None]:
         """Yield every item of an async `stream`, adding each, and finish at the end."""
         try:
             async for item in stream:

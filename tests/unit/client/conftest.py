@@ -10,6 +10,7 @@ import pytest
 from heartbeat_server import HeartbeatServer, ReporterFactory
 
 from agentobs_client import Reporter, UsageLedger
+from agentobs_client.integrations import _usage
 
 
 @pytest.fixture
@@ -58,6 +59,12 @@ def make_reporter() -> Iterator[ReporterFactory]:
     yield make
     for reporter in reporters:
         reporter.close(timeout=0.1)
+
+
+@pytest.fixture(autouse=True)
+def forget_logged_kinds() -> None:
+    """Let each test see the first log line of every kind of skipped response."""
+    _usage._logged_kinds.clear()
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from typing import Any
 
 import jsonschema
 import referencing
+import referencing.jsonschema
 import yaml
 
 from agentobs_client import Reporter, UsageSnapshot
