@@ -58,7 +58,9 @@ def _run(operation: Callable[[], None], barrier: threading.Barrier, ops: int) ->
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--ops", type=int, default=200_000, help="operations per thread")
-    parser.add_argument("--repeats", type=int, default=5, help="runs per case; the fastest is reported")
+    parser.add_argument(
+        "--repeats", type=int, default=5, help="runs per case; the fastest is reported"
+    )
     arguments = parser.parse_args()
 
     ledger = UsageLedger()

@@ -6,9 +6,9 @@ under a lock, so the lock is held only for a few additions. `snapshot()` copies
 the counters under the same lock and builds its immutable value outside it.
 
 Counters only grow. The reporter sends them as they are (cumulative since the
-process started), so nothing is ever drained or queued and the memory used is
-bounded by the number of models (`max_models`, 256 by default, which is the
-receiver's default limit of models per heartbeat).
+process started), so nothing is ever drained or queued. Memory is bounded by
+the number of models: `max_models`, 256 by default, the receiver's default
+limit of models per heartbeat.
 
 Limitation: a ledger does not follow `os.fork()`. A child process inherits the
 parent's counters, so create ledgers and reporters after forking.
@@ -131,7 +131,7 @@ class UsageLedger:
             ValueError: A count is negative or above 2**63-1, a breakdown is larger
                 than its parent, the model name is empty, too long or not
                 printable, a counter would pass 2**63-1, or the ledger already
-                holds `max_models` other models.
+                contains `max_models` other models.
 
         Nothing changes when an error is raised.
         """
@@ -171,8 +171,8 @@ class UsageLedger:
                 old[5] + calls,
                 old[6],
             )
-            # Input and calls bound the breakdowns, so two tests cover overflow of
-            # every token counter.
+            # Each breakdown is at most its parent, so checking input, output and
+            # calls covers every counter.
             if new[0] > MAX_COUNT or new[1] > MAX_COUNT or new[5] > MAX_COUNT:
                 _raise_overflow(model)
             self._models[model] = new
@@ -238,7 +238,7 @@ class UsageLedger:
         validate_model_name(model)
         if len(self._models) >= self._max_models:
             raise ValueError(
-                f"cannot record model {model!r}: the ledger already holds "
+                f"cannot record model {model!r}: the ledger already contains "
                 f"{self._max_models} models, the maximum (max_models)"
             )
         return _ZERO

@@ -62,7 +62,7 @@ class Reporter:
         interval: Seconds between heartbeats (AGENTOBS_INTERVAL), default 15.
         jitter: Fraction of the interval, 0 to 1, by which each wait varies at
             random so that many agents do not send in step. Default 0.1.
-        timeout: Seconds to wait for the receiver's answer. Default 10.
+        timeout: Seconds to wait for the receiver's response. Default 10.
         backoff_initial: First delay, in seconds, after a failed POST. It doubles
             with each failure in a row, with jitter. Default 1.
         backoff_max: Upper bound of that delay, in seconds. Default 60.

@@ -1,8 +1,9 @@
 """One heartbeat POST over urllib, classified as accepted, retry or rejected.
 
-The receiver answers 200 when the heartbeat is stored, 429 or 5xx when it
-cannot store it now (worth a retry, honouring Retry-After) and another 4xx when
-the heartbeat or its token is wrong (a retry would get the same answer). A
+The receiver responds 200 when the heartbeat is stored, and 429 or 5xx when it
+cannot store it now, which is worth a retry after Retry-After. Another 4xx
+means the heartbeat or its token is invalid, so a retry would get the same
+response. A
 network error or a timeout is worth a retry: the receiver may or may not have
 stored the heartbeat, and cumulative counters make both cases safe.
 """
@@ -32,7 +33,7 @@ _MAX_REASON_LENGTH: Final = 300
 
 
 class Outcome(enum.Enum):
-    """What the reporter does after a POST."""
+    """Next step of the reporter after a POST."""
 
     ACCEPTED = "accepted"
     RETRY = "retry"
@@ -64,7 +65,7 @@ def post_heartbeat(
     token: str | None,
     timeout: float,
 ) -> Result:
-    """POST one encoded heartbeat and classify the answer. Never raises OSError."""
+    """POST one encoded heartbeat and classify the response. Never raises OSError."""
     request = urllib.request.Request(url, data=body, method="POST")
     request.add_header("Content-Type", "application/json")
     request.add_header("User-Agent", USER_AGENT)
@@ -112,8 +113,8 @@ def _classify_error_response(error: urllib.error.HTTPError) -> Result:
 
 
 def _parse_error_body(raw: bytes) -> tuple[str, str, str | None]:
-    # The receiver's error shape is {"error", "message", "field"}; a proxy in
-    # between may answer with anything, which is logged as a short text.
+    # The receiver's error shape is {"error", "message", "field"}. A proxy in
+    # between may respond with anything, which is logged as a short text.
     try:
         data = json.loads(raw)
     except ValueError:

@@ -224,7 +224,7 @@ class StreamRecorder(abc.ABC):
 
     @abc.abstractmethod
     def _inspect(self, event: object) -> None:
-        """Collect what one event says about the call."""
+        """Collect the model and usage that one event carries."""
 
     @abc.abstractmethod
     def _record(self) -> None:
@@ -239,7 +239,7 @@ def record_response(
     *,
     integration: str,
 ) -> None:
-    """Record one response that has `model` and `usage` fields. Never raises."""
+    """Record one response that has `model` and `usage` fields, skipping malformed ones."""
     try:
         model = read_model(response, fallback_model)
         usage = read_field(response, "usage")

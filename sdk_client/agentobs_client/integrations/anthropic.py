@@ -48,7 +48,7 @@ def record_message(
         model: Model name to use when the message names none.
 
     A message without `usage` is counted as an unreported call. Malformed usage
-    is skipped and counted; this function never raises.
+    is skipped and counted, never raised.
     """
     _usage.record_response(ledger, message, model, _read_usage, integration=_INTEGRATION)
 

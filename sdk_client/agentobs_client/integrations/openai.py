@@ -46,7 +46,7 @@ def record_chat_completion(
         model: Model name to use when the completion names none.
 
     A completion without `usage` is counted as an unreported call. Malformed
-    usage is skipped and counted; this function never raises.
+    usage is skipped and counted, never raised.
     """
     _record(ledger, completion, model, _read_chat_usage)
 
@@ -62,7 +62,7 @@ def record_response(
         model: Model name to use when the response names none.
 
     A response without `usage` is counted as an unreported call. Malformed
-    usage is skipped and counted; this function never raises.
+    usage is skipped and counted, never raised.
     """
     _record(ledger, response, model, _read_response_usage)
 

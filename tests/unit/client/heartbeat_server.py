@@ -2,8 +2,8 @@
 
 `HeartbeatServer` stores heartbeats the way the receiver's store does (the
 greatest value per agent, instance and model), validates every body against
-the Heartbeat schema of the receiver's OpenAPI file, and plays one fault per
-request when told to.
+the Heartbeat schema of the receiver's OpenAPI file, and plays the faults that a
+test queues, one per request.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ COUNTERS = (
 ReporterFactory = Callable[..., Reporter]
 """Builds a reporter for a ledger and a HeartbeatServer, with keyword overrides."""
 
-# Longest a held or hanging request waits for the test to release it.
+# Maximum seconds that a held or hanging request waits for the test to release it.
 HOLD_LIMIT = 30.0
 
 
@@ -180,15 +180,15 @@ def _handler_for(server: HeartbeatServer) -> type[http.server.BaseHTTPRequestHan
             server.request_arrived.set()
 
             if fault == "500":
-                self._answer(500, {"error": "internal", "message": "boom", "field": None})
+                self._respond(500, {"error": "internal", "message": "boom", "field": None})
             elif fault == "429":
-                self._answer(
+                self._respond(
                     429,
                     {"error": "rate_limited", "message": "slow down", "field": None},
                     retry_after="1",
                 )
             elif fault == "422":
-                self._answer(
+                self._respond(
                     422,
                     {
                         "error": "invalid_field",
@@ -197,21 +197,21 @@ def _handler_for(server: HeartbeatServer) -> type[http.server.BaseHTTPRequestHan
                     },
                 )
             elif fault in ("hang", "hold"):
-                # Stored, but the answer comes only when the test releases it,
-                # after the client has timed out ("hang") or not ("hold").
+                # Stored, but the response is sent only when the test releases
+                # it, after the client has timed out ("hang") or not ("hold").
                 server.store(body)
                 server.release.wait(HOLD_LIMIT)
                 server.release.clear()
-                self._answer(200, {"instance": body["instance"], "sequence": body["sequence"]})
+                self._respond(200, {"instance": body["instance"], "sequence": body["sequence"]})
             elif fault == "duplicate":
                 server.store(body)
                 server.store(body)
-                self._answer(200, {"instance": body["instance"], "sequence": body["sequence"]})
+                self._respond(200, {"instance": body["instance"], "sequence": body["sequence"]})
             else:
                 server.store(body)
-                self._answer(200, {"instance": body["instance"], "sequence": body["sequence"]})
+                self._respond(200, {"instance": body["instance"], "sequence": body["sequence"]})
 
-        def _answer(
+        def _respond(
             self, status: int, payload: dict[str, Any], *, retry_after: str | None = None
         ) -> None:
             data = json.dumps(payload).encode()

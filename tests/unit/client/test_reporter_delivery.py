@@ -55,7 +55,7 @@ def test_totals_are_exact_through_every_fault(
     assert len(retry_logs) == 1
     assert "retrying in 1.00s" in retry_logs[0].message
 
-    # Timeout: the server stores the heartbeat but never answers in time.
+    # Timeout: the server stores the heartbeat but responds too late.
     idle_server.fail_next("hang")
     ledger.record("gpt-4o", input_tokens=70, output_tokens=7)
     assert reporter.flush(timeout=FLUSH_LIMIT)

@@ -1,7 +1,7 @@
 """Final flush of agent processes: on SIGTERM and at interpreter exit.
 
 Each test runs a small agent in a subprocess against the heartbeat server and
-checks that the server holds every record after the process ended.
+checks that the server has stored every record after the process ended.
 """
 
 from __future__ import annotations
