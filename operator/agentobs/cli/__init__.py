@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-import sys
 from collections.abc import Coroutine
 from typing import Any
 
@@ -151,7 +150,3 @@ async def _migrate(dsn: str, *, wait: bool) -> bool:
                     await store.close()
         await asyncio.sleep(delay)
         delay = min(delay * 2, 30.0)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
