@@ -59,7 +59,7 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 
 {{/*
-Selector labels of one component's pods; takes the same dict as componentLabels.
+Selector labels of one component's pods. Takes the same dict as componentLabels.
 */}}
 {{- define "agentobs.componentSelectorLabels" -}}
 {{ include "agentobs.selectorLabels" .context }}

@@ -52,10 +52,10 @@ def chart_with_team_field(folder: Path) -> Path:
 
 
 def create_with_team(plane: ControlPlane, namespace: str, name: str) -> str:
-    """Create an AgentObservation with spec.team; return "" or the API server's rejection.
+    """Create an AgentObservation with spec.team and return the API server's rejection, or "".
 
-    kubectl asks the API server for strict field validation, so a field that the CRD
-    schema does not know is rejected rather than silently dropped.
+    kubectl requests strict field validation, so the API server rejects a field that the
+    CRD schema does not contain rather than dropping it.
     """
     try:
         plane.kubectl("create", "--filename", "-", input=json.dumps({
@@ -87,7 +87,7 @@ def create_when_served(plane: ControlPlane, namespace: str, name: str) -> str:
         time.sleep(0.5)
 
 
-def test_crd_upgrade_path_accepts_a_new_field(fresh_helm: ClusterHelm, tmp_path: Path) -> None:
+def test_crd_upgrade_accepts_new_field(fresh_helm: ClusterHelm, tmp_path: Path) -> None:
     plane = fresh_helm.plane
     namespace = "crd-upgrade"
     plane.create_namespace(namespace)
@@ -127,7 +127,7 @@ def test_crd_upgrade_path_accepts_a_new_field(fresh_helm: ClusterHelm, tmp_path:
 
 
 
-def test_uninstall_keeps_the_crd_and_the_objects(fresh_helm: ClusterHelm) -> None:
+def test_uninstall_keeps_crd_and_objects(fresh_helm: ClusterHelm) -> None:
     plane = fresh_helm.plane
     namespace = "crd-uninstall"
     plane.create_namespace(namespace)

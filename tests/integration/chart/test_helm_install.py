@@ -52,7 +52,7 @@ def can_i(plane: ControlPlane, user: str, verb: str, resource: str,
     return result.strip() == "yes"
 
 
-def test_all_in_one_install_creates_its_objects(
+def test_all_in_one_install_creates_objects(
     cluster_helm: ClusterHelm, namespace: str, release: str,
 ) -> None:
     create_database_secret(cluster_helm.plane, namespace)
@@ -76,7 +76,7 @@ def test_all_in_one_install_creates_its_objects(
     assert deployment["spec"]["template"]["spec"]["containers"][0]["args"] == ["run"]
 
 
-def test_split_install_creates_receivers_and_operators(
+def test_split_install_creates_both_deployments(
     cluster_helm: ClusterHelm, namespace: str, release: str,
 ) -> None:
     create_database_secret(cluster_helm.plane, namespace)
@@ -98,7 +98,7 @@ def test_split_install_creates_receivers_and_operators(
     assert service["spec"]["selector"]["app.kubernetes.io/component"] == "receiver"
 
 
-def test_service_account_gets_only_the_granted_access(
+def test_service_account_access_is_minimal(
     cluster_helm: ClusterHelm, namespace: str, release: str,
 ) -> None:
     """The API server's authorizer allows what the service needs and denies the rest."""
@@ -132,7 +132,7 @@ def test_service_account_gets_only_the_granted_access(
 
 
 @pytest.mark.parametrize("mode", ["allInOne", "split"])
-def test_pods_pass_restricted_pod_security_admission(
+def test_pods_pass_restricted_admission(
     cluster_helm: ClusterHelm, namespace: str, release: str, mode: str,
 ) -> None:
     """Pods built from the templates pass the API server's PodSecurity admission."""
@@ -157,7 +157,7 @@ def test_pods_pass_restricted_pod_security_admission(
             pytest.fail(f"the API server rejected a pod of {kind}/{name}: {error.stderr}")
 
 
-def test_trial_postgres_password_survives_an_upgrade(
+def test_trial_password_survives_upgrade(
     cluster_helm: ClusterHelm, namespace: str, release: str,
 ) -> None:
     values = {"postgresql": {"enabled": True}}
@@ -176,7 +176,7 @@ def test_trial_postgres_password_survives_an_upgrade(
     assert {"name": "AGENTOBS_LOG_LEVEL", "value": "debug"} in env
 
 
-def test_install_without_a_database_fails_before_creating_anything(
+def test_install_without_database_fails(
     cluster_helm: ClusterHelm, namespace: str, release: str,
 ) -> None:
     result = cluster_helm.run("install", release, str(CHART),

@@ -18,7 +18,7 @@ def test_chart_crd_is_identical_to_the_source() -> None:
     )
 
 
-def test_chart_crds_folder_holds_only_that_crd() -> None:
+def test_chart_crds_folder_contains_only_that_crd() -> None:
     assert sorted(p.name for p in (CHART / "crds").iterdir()) == ["agentobservations.yaml"]
 
 

@@ -42,7 +42,7 @@ def test_service_monitor_scrapes_the_metrics_service(helm: Helm) -> None:
     assert port_names == ["http-metrics"]
 
 
-def test_service_monitor_selects_only_the_metrics_service(helm: Helm) -> None:
+def test_service_monitor_selects_only_metrics(helm: Helm) -> None:
     values = {**DATABASE, "metrics": {"serviceMonitor": {"enabled": True}}}
     objects = helm.template(values)
     wanted = by_kind(objects, "ServiceMonitor")[FULLNAME]["spec"]["selector"]["matchLabels"]
@@ -56,7 +56,7 @@ def test_dashboard_is_off_by_default(helm: Helm) -> None:
     assert by_kind(helm.template(DATABASE), "ConfigMap") == {}
 
 
-def test_dashboard_config_map_carries_the_sidecar_label(helm: Helm) -> None:
+def test_dashboard_config_map_has_sidecar_label(helm: Helm) -> None:
     values = {**DATABASE, "grafanaDashboard": {"enabled": True, "namespace": "monitoring"}}
     config_map = by_kind(helm.template(values), "ConfigMap")[f"{FULLNAME}-dashboard"]
 
@@ -91,7 +91,7 @@ def test_dashboard_queries_use_only_known_labels() -> None:
         assert grouped <= known, query
 
 
-def test_dashboard_never_adds_breakdowns_to_totals() -> None:
+def test_dashboard_totals_skip_breakdowns() -> None:
     """Cache and reasoning tokens are parts of input and output, so totals use only those two."""
     dashboard = json.loads(DASHBOARD_FILE.read_text())
 
@@ -102,7 +102,7 @@ def test_dashboard_never_adds_breakdowns_to_totals() -> None:
                 assert 'kind=~"input|output"' in query, (panel["title"], query)
 
 
-def test_dashboard_panels_have_unique_ids_and_titles() -> None:
+def test_dashboard_panels_are_unique() -> None:
     dashboard = json.loads(DASHBOARD_FILE.read_text())
     ids = [panel["id"] for panel in dashboard["panels"]]
     titles = [panel["title"] for panel in dashboard["panels"]]

@@ -27,7 +27,7 @@ def test_notes_follow_the_audience_and_port(helm: Helm) -> None:
     assert f"value: http://{RELEASE}-agentobs.{NAMESPACE}.svc:80\n" in notes
 
 
-def test_notes_of_a_default_install_omit_optional_parts(helm: Helm) -> None:
+def test_default_notes_omit_optional_parts(helm: Helm) -> None:
     notes = helm.notes(DATABASE)
 
     assert "Mode: all-in-one" in notes

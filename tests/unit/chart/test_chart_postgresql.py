@@ -93,7 +93,7 @@ def test_postgres_keeps_data_in_a_claim(helm: Helm) -> None:
     )
 
 
-def test_postgres_without_persistence_uses_an_empty_dir(helm: Helm) -> None:
+def test_postgres_without_persistence_uses_empty_dir(helm: Helm) -> None:
     values = {"postgresql": {"enabled": True, "persistence": {"enabled": False}}}
     statefulset = by_kind(helm.template(values), "StatefulSet")[POSTGRES]
     volumes = {v["name"]: v for v in statefulset["spec"]["template"]["spec"]["volumes"]}
@@ -102,7 +102,7 @@ def test_postgres_without_persistence_uses_an_empty_dir(helm: Helm) -> None:
     assert volumes["data"] == {"name": "data", "emptyDir": {}}
 
 
-def test_agentobs_selectors_never_match_postgres(helm: Helm) -> None:
+def test_agentobs_selectors_skip_postgres(helm: Helm) -> None:
     objects = helm.template(TRIAL)
     postgres_labels = by_kind(objects, "StatefulSet")[POSTGRES]["spec"]["template"]["metadata"][
         "labels"]

@@ -164,7 +164,7 @@ def test_pods_run_as_the_chart_service_account(helm: Helm) -> None:
         assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == FULLNAME
 
 
-def test_existing_service_account_is_used_without_creating_one(helm: Helm) -> None:
+def test_existing_service_account_is_used(helm: Helm) -> None:
     objects = helm.template({**DATABASE, "serviceAccount": {"create": False, "name": "ops"}})
 
     assert by_kind(objects, "ServiceAccount") == {}
@@ -193,7 +193,7 @@ def test_split_runs_receivers_and_operators(helm: Helm) -> None:
     ("allInOne", ["all-in-one"]),
     ("split", ["receiver", "operator"]),
 ])
-def test_selectors_use_name_instance_and_component(
+def test_selectors_use_name_instance_component(
     helm: Helm, mode: str, components: list[str],
 ) -> None:
     objects = helm.template({**DATABASE, "mode": mode})
@@ -210,7 +210,7 @@ def test_selectors_use_name_instance_and_component(
 
 
 @pytest.mark.parametrize(("mode", "component"), [("allInOne", "all-in-one"), ("split", "receiver")])
-def test_heartbeat_service_selects_the_receiving_pods(
+def test_heartbeat_service_selects_receivers(
     helm: Helm, mode: str, component: str,
 ) -> None:
     services = by_kind(helm.template({**DATABASE, "mode": mode}), "Service")
@@ -255,7 +255,7 @@ def test_disruption_budgets_can_be_turned_off(helm: Helm) -> None:
     assert by_kind(objects, "PodDisruptionBudget") == {}
 
 
-def test_static_tokens_are_mounted_only_on_receivers(helm: Helm) -> None:
+def test_static_tokens_mount_only_on_receivers(helm: Helm) -> None:
     config = {"staticTokens": {"existingSecret": "outside-agents", "key": "tokens.yaml"}}
     deployments = by_kind(helm.template({**SPLIT, "config": config}), "Deployment")
     receiver = deployments[f"{FULLNAME}-receiver"]
@@ -291,7 +291,7 @@ def test_extra_env_is_appended(helm: Helm) -> None:
     assert env_names(deployment) == [*SETTINGS, "HTTPS_PROXY"]
 
 
-def test_spread_constraints_get_the_component_selector(helm: Helm) -> None:
+def test_spread_constraints_get_component_selector(helm: Helm) -> None:
     constraint = {"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone",
                   "whenUnsatisfiable": "ScheduleAnyway"}
     objects = helm.template({**SPLIT, "topologySpreadConstraints": [constraint]})
@@ -310,7 +310,7 @@ def test_default_install_has_no_optional_objects(helm: Helm) -> None:
     ]
 
 
-def test_every_object_carries_the_standard_labels(helm: Helm) -> None:
+def test_objects_carry_standard_labels(helm: Helm) -> None:
     values = {**SPLIT, "postgresql": {"enabled": True},
               "metrics": {"serviceMonitor": {"enabled": True}},
               "grafanaDashboard": {"enabled": True}}

@@ -68,7 +68,7 @@ def test_every_schema_property_has_a_description() -> None:
     assert missing == []
 
 
-def test_every_chart_object_rejects_unknown_keys() -> None:
+def test_schema_objects_reject_unknown_keys() -> None:
     """An object with fixed properties forbids others, so a misspelt key fails."""
     assert SCHEMA["additionalProperties"] is False
     for path, node in schema_objects(SCHEMA):

@@ -48,7 +48,7 @@ def test_builder_makes_wheels_of_both_projects() -> None:
     assert any("--no-index --find-links /wheels" in run for run in runs)
 
 
-def test_final_stage_has_no_build_tools_or_sources() -> None:
+def test_final_stage_has_no_build_tools() -> None:
     stage = final_stage()
     copies = [arguments for keyword, arguments in stage if keyword == "COPY"]
     runs = " ".join(arguments for keyword, arguments in stage if keyword == "RUN")
@@ -75,7 +75,7 @@ def test_entry_point_is_agentobs_run() -> None:
     assert stage["EXPOSE"] == "8080"
 
 
-def test_build_context_holds_only_the_python_projects() -> None:
+def test_build_context_is_python_projects_only() -> None:
     rules = [line for line in DOCKERIGNORE.read_text().splitlines()
              if line and not line.startswith("#")]
 
