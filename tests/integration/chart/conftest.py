@@ -10,11 +10,13 @@ from devenv.controlplane import ControlPlane
 
 
 @pytest.fixture(scope="session")
-def cluster_helm(control_plane: ControlPlane,
-                 tmp_path_factory: pytest.TempPathFactory) -> ClusterHelm:
+def cluster_helm(
+    control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory
+) -> ClusterHelm:
     """helm for the session's control plane, on which the CRD is already applied."""
-    return ClusterHelm(binary=binaries.path_of("helm"), home=tmp_path_factory.mktemp("helm"),
-                       plane=control_plane)
+    return ClusterHelm(
+        binary=binaries.path_of("helm"), home=tmp_path_factory.mktemp("helm"), plane=control_plane
+    )
 
 
 @pytest.fixture

@@ -28,8 +28,9 @@ class ClusterHelm:
     home: Path
     plane: ControlPlane
 
-    def run(self, *args: str, values: Mapping[str, Any] | None = None,
-            check: bool = True) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, values: Mapping[str, Any] | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         """Run helm with `values` as YAML on its standard input (for `--values -`)."""
         env = {
             "PATH": "/usr/bin:/bin",
@@ -40,23 +41,31 @@ class ClusterHelm:
             "KUBECONFIG": str(self.plane.kubeconfig),
         }
         result = subprocess.run(
-            [str(self.binary), *args], capture_output=True, text=True, env=env,
-            input=yaml.safe_dump(dict(values or {})), check=False,
+            [str(self.binary), *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            input=yaml.safe_dump(dict(values or {})),
+            check=False,
         )
         if check and result.returncode != 0:
             raise AssertionError(f"helm {' '.join(args)} failed:\n{result.stderr}")
         return result
 
-    def install(self, release: str, namespace: str, values: Mapping[str, Any],
-                chart: Path = CHART) -> subprocess.CompletedProcess[str]:
+    def install(
+        self, release: str, namespace: str, values: Mapping[str, Any], chart: Path = CHART
+    ) -> subprocess.CompletedProcess[str]:
         """Install without --wait: there is no kubelet, so no pod ever becomes ready."""
-        return self.run("install", release, str(chart), "--namespace", namespace,
-                        "--values", "-", values=values)
+        return self.run(
+            "install", release, str(chart), "--namespace", namespace, "--values", "-", values=values
+        )
 
-    def upgrade(self, release: str, namespace: str, values: Mapping[str, Any],
-                chart: Path = CHART) -> subprocess.CompletedProcess[str]:
-        return self.run("upgrade", release, str(chart), "--namespace", namespace,
-                        "--values", "-", values=values)
+    def upgrade(
+        self, release: str, namespace: str, values: Mapping[str, Any], chart: Path = CHART
+    ) -> subprocess.CompletedProcess[str]:
+        return self.run(
+            "upgrade", release, str(chart), "--namespace", namespace, "--values", "-", values=values
+        )
 
     def get(self, kind: str, name: str, namespace: str | None = None) -> dict[str, Any]:
         """Return one object as the API server stores it."""
@@ -67,7 +76,13 @@ class ClusterHelm:
     def names(self, kind: str, namespace: str, release: str) -> list[str]:
         """Return the sorted names of the release's objects of one kind in `namespace`."""
         output = self.plane.kubectl(
-            "get", kind, "--namespace", namespace, "--output", "json",
-            "--selector", f"app.kubernetes.io/instance={release}",
+            "get",
+            kind,
+            "--namespace",
+            namespace,
+            "--output",
+            "json",
+            "--selector",
+            f"app.kubernetes.io/instance={release}",
         )
         return sorted(item["metadata"]["name"] for item in json.loads(output)["items"])

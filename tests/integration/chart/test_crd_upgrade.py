@@ -33,8 +33,9 @@ def fresh_helm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterHelm
     """helm against a new control plane without the CRD, stopped after the test."""
     plane = ControlPlane.start(parent=tmp_path_factory.mktemp("fresh-plane"))
     try:
-        yield ClusterHelm(binary=binaries.path_of("helm"), home=tmp_path_factory.mktemp("helm"),
-                          plane=plane)
+        yield ClusterHelm(
+            binary=binaries.path_of("helm"), home=tmp_path_factory.mktemp("helm"), plane=plane
+        )
     finally:
         plane.destroy()
 
@@ -58,19 +59,28 @@ def create_with_team(plane: ControlPlane, namespace: str, name: str) -> str:
     CRD schema does not contain rather than dropping it.
     """
     try:
-        plane.kubectl("create", "--filename", "-", input=json.dumps({
-            "apiVersion": "agentobs.dev/v1alpha1", "kind": "AgentObservation",
-            "metadata": {"name": name, "namespace": namespace},
-            "spec": {"agentRef": {"name": name}, "team": "research"},
-        }))
+        plane.kubectl(
+            "create",
+            "--filename",
+            "-",
+            input=json.dumps(
+                {
+                    "apiVersion": "agentobs.dev/v1alpha1",
+                    "kind": "AgentObservation",
+                    "metadata": {"name": name, "namespace": namespace},
+                    "spec": {"agentRef": {"name": name}, "team": "research"},
+                }
+            ),
+        )
     except subprocess.CalledProcessError as error:
         return str(error.stderr)
     return ""
 
 
 def stored_team(plane: ControlPlane, namespace: str, name: str) -> Any:
-    stored = json.loads(plane.kubectl("get", "agentobservation", name,
-                                      "--namespace", namespace, "--output", "json"))
+    stored = json.loads(
+        plane.kubectl("get", "agentobservation", name, "--namespace", namespace, "--output", "json")
+    )
     return stored["spec"].get("team")
 
 
@@ -104,27 +114,54 @@ def test_crd_upgrade_accepts_new_field(fresh_helm: ClusterHelm, tmp_path: Path) 
     assert 'unknown field "spec.team"' in rejection
 
     # The documented step updates the CRD, and the release upgrades on top of it.
-    plane.kubectl("apply", "--server-side", "--force-conflicts",
-                  "--filename", str(upgraded_chart / "crds"))
-    plane.kubectl("wait", "--for", "condition=Established", "--timeout", "60s",
-                  f"crd/{CRD_NAME}")
+    plane.kubectl(
+        "apply", "--server-side", "--force-conflicts", "--filename", str(upgraded_chart / "crds")
+    )
+    plane.kubectl("wait", "--for", "condition=Established", "--timeout", "60s", f"crd/{CRD_NAME}")
     fresh_helm.upgrade("obs", namespace, {**DATABASE, "mode": "split"}, chart=upgraded_chart)
     assert create_when_served(plane, namespace, "after-crd-apply") == ""
     assert stored_team(plane, namespace, "after-crd-apply") == "research"
-    assert plane.kubectl("get", "deployment", "obs-agentobs-receiver", "--namespace", namespace,
-                         "--output", "name") == "deployment.apps/obs-agentobs-receiver\n"
+    assert (
+        plane.kubectl(
+            "get",
+            "deployment",
+            "obs-agentobs-receiver",
+            "--namespace",
+            namespace,
+            "--output",
+            "name",
+        )
+        == "deployment.apps/obs-agentobs-receiver\n"
+    )
 
     # helm install applies crds/ server-side too. A chart with an older CRD than the
     # cluster's would conflict with kubectl's fields, so it installs with --skip-crds
     # and the newer CRD stays.
     plane.create_namespace("second")
-    conflict = fresh_helm.run("install", "second", str(CHART), "--namespace", "second",
-                              "--values", "-", values=DATABASE, check=False)
+    conflict = fresh_helm.run(
+        "install",
+        "second",
+        str(CHART),
+        "--namespace",
+        "second",
+        "--values",
+        "-",
+        values=DATABASE,
+        check=False,
+    )
     assert 'conflict with "kubectl"' in conflict.stderr
-    fresh_helm.run("install", "second", str(CHART), "--namespace", "second",
-                   "--skip-crds", "--values", "-", values=DATABASE)
+    fresh_helm.run(
+        "install",
+        "second",
+        str(CHART),
+        "--namespace",
+        "second",
+        "--skip-crds",
+        "--values",
+        "-",
+        values=DATABASE,
+    )
     assert create_with_team(plane, "second", "in-second-release") == ""
-
 
 
 def test_uninstall_keeps_crd_and_objects(fresh_helm: ClusterHelm) -> None:
@@ -132,17 +169,27 @@ def test_uninstall_keeps_crd_and_objects(fresh_helm: ClusterHelm) -> None:
     namespace = "crd-uninstall"
     plane.create_namespace(namespace)
     fresh_helm.install("kept", namespace, DATABASE)
-    plane.apply({
-        "apiVersion": "agentobs.dev/v1alpha1", "kind": "AgentObservation",
-        "metadata": {"name": "planner", "namespace": namespace}, "spec": {},
-    })
+    plane.apply(
+        {
+            "apiVersion": "agentobs.dev/v1alpha1",
+            "kind": "AgentObservation",
+            "metadata": {"name": "planner", "namespace": namespace},
+            "spec": {},
+        }
+    )
 
     fresh_helm.run("uninstall", "kept", "--namespace", namespace)
 
     assert plane.kubectl("get", "crd", CRD_NAME, "--output", "name") == (
         f"customresourcedefinition.apiextensions.k8s.io/{CRD_NAME}\n"
     )
-    assert plane.kubectl("get", "ao", "planner", "--namespace", namespace,
-                         "--output", "name") == "agentobservation.agentobs.dev/planner\n"
-    assert plane.kubectl("get", "deployment", "kept-agentobs", "--namespace", namespace,
-                         "--ignore-not-found") == ""
+    assert (
+        plane.kubectl("get", "ao", "planner", "--namespace", namespace, "--output", "name")
+        == "agentobservation.agentobs.dev/planner\n"
+    )
+    assert (
+        plane.kubectl(
+            "get", "deployment", "kept-agentobs", "--namespace", namespace, "--ignore-not-found"
+        )
+        == ""
+    )

@@ -20,11 +20,14 @@ pytestmark = pytest.mark.cluster
 
 
 def create_database_secret(plane: ControlPlane, namespace: str) -> None:
-    plane.apply({
-        "apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": "agentobs-database", "namespace": namespace},
-        "stringData": {"dsn": "postgresql://agentobs@db.example.internal:5432/agentobs"},
-    })
+    plane.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "agentobs-database", "namespace": namespace},
+            "stringData": {"dsn": "postgresql://agentobs@db.example.internal:5432/agentobs"},
+        }
+    )
 
 
 def pod_from(workload: dict[str, Any], name: str) -> dict[str, Any]:
@@ -35,15 +38,20 @@ def pod_from(workload: dict[str, Any], name: str) -> dict[str, Any]:
     for claim in workload["spec"].get("volumeClaimTemplates", []):
         spec.setdefault("volumes", []).append({"name": claim["metadata"]["name"], "emptyDir": {}})
     return {
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": name, "namespace": workload["metadata"]["namespace"],
-                     "labels": template["metadata"]["labels"]},
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "namespace": workload["metadata"]["namespace"],
+            "labels": template["metadata"]["labels"],
+        },
         "spec": spec,
     }
 
 
-def can_i(plane: ControlPlane, user: str, verb: str, resource: str,
-          namespace: str | None = None) -> bool:
+def can_i(
+    plane: ControlPlane, user: str, verb: str, resource: str, namespace: str | None = None
+) -> bool:
     scope = ["--namespace", namespace] if namespace else ["--all-namespaces"]
     resource, _, subresource = resource.partition("/")
     if subresource:
@@ -53,7 +61,9 @@ def can_i(plane: ControlPlane, user: str, verb: str, resource: str,
 
 
 def test_all_in_one_install_creates_objects(
-    cluster_helm: ClusterHelm, namespace: str, release: str,
+    cluster_helm: ClusterHelm,
+    namespace: str,
+    release: str,
 ) -> None:
     create_database_secret(cluster_helm.plane, namespace)
     cluster_helm.install(release, namespace, DATABASE)
@@ -77,29 +87,36 @@ def test_all_in_one_install_creates_objects(
 
 
 def test_split_install_creates_both_deployments(
-    cluster_helm: ClusterHelm, namespace: str, release: str,
+    cluster_helm: ClusterHelm,
+    namespace: str,
+    release: str,
 ) -> None:
     create_database_secret(cluster_helm.plane, namespace)
-    cluster_helm.install(release, namespace, {**DATABASE, "mode": "split",
-                                              "receiver": {"replicas": 3}})
+    cluster_helm.install(
+        release, namespace, {**DATABASE, "mode": "split", "receiver": {"replicas": 3}}
+    )
     fullname = f"{release}-agentobs"
 
     assert cluster_helm.names("deployments", namespace, release) == [
-        f"{fullname}-operator", f"{fullname}-receiver",
+        f"{fullname}-operator",
+        f"{fullname}-receiver",
     ]
     receiver = cluster_helm.get("deployment", f"{fullname}-receiver", namespace)
     operator = cluster_helm.get("deployment", f"{fullname}-operator", namespace)
     assert receiver["spec"]["replicas"] == 3
     assert operator["spec"]["replicas"] == 2
     assert cluster_helm.names("poddisruptionbudgets", namespace, release) == [
-        f"{fullname}-operator", f"{fullname}-receiver",
+        f"{fullname}-operator",
+        f"{fullname}-receiver",
     ]
     service = cluster_helm.get("service", fullname, namespace)
     assert service["spec"]["selector"]["app.kubernetes.io/component"] == "receiver"
 
 
 def test_service_account_access_is_minimal(
-    cluster_helm: ClusterHelm, namespace: str, release: str,
+    cluster_helm: ClusterHelm,
+    namespace: str,
+    release: str,
 ) -> None:
     """The API server's authorizer allows what the service needs and denies the rest."""
     create_database_secret(cluster_helm.plane, namespace)
@@ -133,7 +150,10 @@ def test_service_account_access_is_minimal(
 
 @pytest.mark.parametrize("mode", ["allInOne", "split"])
 def test_pods_pass_restricted_admission(
-    cluster_helm: ClusterHelm, namespace: str, release: str, mode: str,
+    cluster_helm: ClusterHelm,
+    namespace: str,
+    release: str,
+    mode: str,
 ) -> None:
     """Pods built from the templates pass the API server's PodSecurity admission."""
     plane = cluster_helm.plane
@@ -142,11 +162,15 @@ def test_pods_pass_restricted_admission(
     # controller manager would create.
     plane.create_service_account(namespace, "default")
     create_database_secret(plane, namespace)
-    cluster_helm.install(release, namespace, {**DATABASE, "mode": mode,
-                                              "postgresql": {"enabled": True}})
-    workloads = [("deployment", name) for name in cluster_helm.names("deployments", namespace, release)]
-    workloads += [("statefulset", name)
-                  for name in cluster_helm.names("statefulsets", namespace, release)]
+    cluster_helm.install(
+        release, namespace, {**DATABASE, "mode": mode, "postgresql": {"enabled": True}}
+    )
+    workloads = [
+        ("deployment", name) for name in cluster_helm.names("deployments", namespace, release)
+    ]
+    workloads += [
+        ("statefulset", name) for name in cluster_helm.names("statefulsets", namespace, release)
+    ]
 
     assert len(workloads) == (3 if mode == "split" else 2)
     for kind, name in workloads:
@@ -158,7 +182,9 @@ def test_pods_pass_restricted_admission(
 
 
 def test_trial_password_survives_upgrade(
-    cluster_helm: ClusterHelm, namespace: str, release: str,
+    cluster_helm: ClusterHelm,
+    namespace: str,
+    release: str,
 ) -> None:
     values = {"postgresql": {"enabled": True}}
     secret_name = f"{release}-agentobs-postgresql"
@@ -177,14 +203,18 @@ def test_trial_password_survives_upgrade(
 
 
 def test_install_without_database_fails(
-    cluster_helm: ClusterHelm, namespace: str, release: str,
+    cluster_helm: ClusterHelm,
+    namespace: str,
+    release: str,
 ) -> None:
-    result = cluster_helm.run("install", release, str(CHART),
-                              "--namespace", namespace, check=False)
+    result = cluster_helm.run("install", release, str(CHART), "--namespace", namespace, check=False)
 
     assert result.returncode != 0
     assert "database.existingSecret is empty" in result.stderr
     assert cluster_helm.names("deployments", namespace, release) == []
-    assert cluster_helm.plane.kubectl("get", "clusterrole", f"{release}-agentobs",
-                                      "--ignore-not-found") == ""
-
+    assert (
+        cluster_helm.plane.kubectl(
+            "get", "clusterrole", f"{release}-agentobs", "--ignore-not-found"
+        )
+        == ""
+    )

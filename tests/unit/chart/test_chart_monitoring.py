@@ -23,9 +23,17 @@ def test_service_monitor_is_off_by_default(helm: Helm) -> None:
 
 
 def test_service_monitor_scrapes_the_metrics_service(helm: Helm) -> None:
-    values = {**DATABASE, "mode": "split", "metrics": {"serviceMonitor": {
-        "enabled": True, "labels": {"release": "prometheus"}, "interval": "15s",
-    }}}
+    values = {
+        **DATABASE,
+        "mode": "split",
+        "metrics": {
+            "serviceMonitor": {
+                "enabled": True,
+                "labels": {"release": "prometheus"},
+                "interval": "15s",
+            }
+        },
+    }
     objects = helm.template(values)
     monitor = by_kind(objects, "ServiceMonitor")[FULLNAME]
     metrics_service = by_kind(objects, "Service")[f"{FULLNAME}-metrics"]
@@ -47,8 +55,11 @@ def test_service_monitor_selects_only_metrics(helm: Helm) -> None:
     objects = helm.template(values)
     wanted = by_kind(objects, "ServiceMonitor")[FULLNAME]["spec"]["selector"]["matchLabels"]
 
-    matching = [name for name, service in by_kind(objects, "Service").items()
-                if wanted.items() <= service["metadata"]["labels"].items()]
+    matching = [
+        name
+        for name, service in by_kind(objects, "Service").items()
+        if wanted.items() <= service["metadata"]["labels"].items()
+    ]
     assert matching == [f"{FULLNAME}-metrics"]
 
 
@@ -85,8 +96,11 @@ def test_dashboard_queries_use_only_known_labels() -> None:
 
     for query in dashboard_queries(dashboard):
         filtered = set(re.findall(r"([a-z_]+)=~?\"", query))
-        grouped = {label.strip() for group in re.findall(r"by \(([^)]*)\)", query)
-                   for label in group.split(",")}
+        grouped = {
+            label.strip()
+            for group in re.findall(r"by \(([^)]*)\)", query)
+            for label in group.split(",")
+        }
         assert filtered <= known, query
         assert grouped <= known, query
 

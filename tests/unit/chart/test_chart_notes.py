@@ -43,8 +43,10 @@ def test_notes_mention_each_enabled_part(helm: Helm) -> None:
     values = {
         "mode": "split",
         "postgresql": {"enabled": True},
-        "config": {"staticTokens": {"existingSecret": "outside-agents"},
-                   "allowUnauthenticated": True},
+        "config": {
+            "staticTokens": {"existingSecret": "outside-agents"},
+            "allowUnauthenticated": True,
+        },
         "metrics": {"serviceMonitor": {"enabled": True}},
         "grafanaDashboard": {"enabled": True},
     }

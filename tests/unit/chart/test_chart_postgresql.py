@@ -40,8 +40,9 @@ def test_agentobs_reads_the_generated_dsn(helm: Helm) -> None:
     objects = helm.template(TRIAL)
     secret = by_kind(objects, "Secret")[POSTGRES]
     deployment = by_kind(objects, "Deployment")[FULLNAME]
-    database_url = next(v for v in container(deployment)["env"]
-                        if v["name"] == "AGENTOBS_DATABASE_URL")
+    database_url = next(
+        v for v in container(deployment)["env"] if v["name"] == "AGENTOBS_DATABASE_URL"
+    )
 
     assert database_url["valueFrom"] == {"secretKeyRef": {"name": POSTGRES, "key": "dsn"}}
     dsn = urlsplit(decode(secret, "dsn"))
@@ -76,8 +77,11 @@ def test_postgres_meets_restricted_pod_security(helm: Helm) -> None:
     assert pod_spec["securityContext"]["runAsUser"] == 999
     assert pod_spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     assert pod_spec["automountServiceAccountToken"] is False
-    assert context == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
-                       "capabilities": {"drop": ["ALL"]}}
+    assert context == {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
 
 
 def test_postgres_keeps_data_in_a_claim(helm: Helm) -> None:
@@ -105,11 +109,17 @@ def test_postgres_without_persistence_uses_empty_dir(helm: Helm) -> None:
 def test_agentobs_selectors_skip_postgres(helm: Helm) -> None:
     objects = helm.template(TRIAL)
     postgres_labels = by_kind(objects, "StatefulSet")[POSTGRES]["spec"]["template"]["metadata"][
-        "labels"]
-    selectors = [s["spec"]["selector"] for s in by_kind(objects, "Service").values()
-                 if s["metadata"]["name"] != POSTGRES]
-    selectors += [b["spec"]["selector"]["matchLabels"]
-                  for b in by_kind(objects, "PodDisruptionBudget").values()]
+        "labels"
+    ]
+    selectors = [
+        s["spec"]["selector"]
+        for s in by_kind(objects, "Service").values()
+        if s["metadata"]["name"] != POSTGRES
+    ]
+    selectors += [
+        b["spec"]["selector"]["matchLabels"]
+        for b in by_kind(objects, "PodDisruptionBudget").values()
+    ]
 
     assert selectors
     for selector in selectors:

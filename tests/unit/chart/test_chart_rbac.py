@@ -60,7 +60,9 @@ def test_binding_grants_the_role_to_the_service_account(helm: Helm) -> None:
     binding = by_kind(helm.template(DATABASE), "ClusterRoleBinding")[FULLNAME]
 
     assert binding["roleRef"] == {
-        "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": FULLNAME,
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "ClusterRole",
+        "name": FULLNAME,
     }
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": FULLNAME, "namespace": NAMESPACE},

@@ -95,10 +95,19 @@ def test_all_in_one_sets_every_setting(helm: Helm) -> None:
 
 def test_settings_follow_the_values(helm: Helm) -> None:
     config = {
-        "tokenAudience": "obs-audience", "allowUnauthenticated": True, "statusInterval": 7,
-        "statusQps": 3, "statusBurst": 4, "resyncInterval": 600, "staleAfter": 900,
-        "statusMaxModels": 50, "migrateOnStart": False, "sampleRetention": 86400,
-        "maxUnregisteredAgents": 5, "logLevel": "debug", "logFormat": "json",
+        "tokenAudience": "obs-audience",
+        "allowUnauthenticated": True,
+        "statusInterval": 7,
+        "statusQps": 3,
+        "statusBurst": 4,
+        "resyncInterval": 600,
+        "staleAfter": 900,
+        "statusMaxModels": 50,
+        "migrateOnStart": False,
+        "sampleRetention": 86400,
+        "maxUnregisteredAgents": 5,
+        "logLevel": "debug",
+        "logFormat": "json",
     }
     objects = helm.template({**DATABASE, "config": config, "port": 9090})
     values = env_values(by_kind(objects, "Deployment")[FULLNAME])
@@ -171,7 +180,9 @@ def test_existing_service_account_is_used(helm: Helm) -> None:
     deployment = by_kind(objects, "Deployment")[FULLNAME]
     assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == "ops"
     binding = by_kind(objects, "ClusterRoleBinding")[FULLNAME]
-    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "ops", "namespace": NAMESPACE}]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "ops", "namespace": NAMESPACE}
+    ]
 
 
 def test_split_runs_receivers_and_operators(helm: Helm) -> None:
@@ -189,12 +200,17 @@ def test_split_runs_receivers_and_operators(helm: Helm) -> None:
     assert env_names(receiver) == env_names(operator) == SETTINGS
 
 
-@pytest.mark.parametrize(("mode", "components"), [
-    ("allInOne", ["all-in-one"]),
-    ("split", ["receiver", "operator"]),
-])
+@pytest.mark.parametrize(
+    ("mode", "components"),
+    [
+        ("allInOne", ["all-in-one"]),
+        ("split", ["receiver", "operator"]),
+    ],
+)
 def test_selectors_use_name_instance_component(
-    helm: Helm, mode: str, components: list[str],
+    helm: Helm,
+    mode: str,
+    components: list[str],
 ) -> None:
     objects = helm.template({**DATABASE, "mode": mode})
     deployments = {
@@ -211,7 +227,9 @@ def test_selectors_use_name_instance_component(
 
 @pytest.mark.parametrize(("mode", "component"), [("allInOne", "all-in-one"), ("split", "receiver")])
 def test_heartbeat_service_selects_receivers(
-    helm: Helm, mode: str, component: str,
+    helm: Helm,
+    mode: str,
+    component: str,
 ) -> None:
     services = by_kind(helm.template({**DATABASE, "mode": mode}), "Service")
     heartbeats = services[FULLNAME]
@@ -234,12 +252,17 @@ def test_metrics_service_selects_every_agentobs_pod(helm: Helm) -> None:
     ]
 
 
-@pytest.mark.parametrize(("mode", "components"), [
-    ("allInOne", ["all-in-one"]),
-    ("split", ["receiver", "operator"]),
-])
+@pytest.mark.parametrize(
+    ("mode", "components"),
+    [
+        ("allInOne", ["all-in-one"]),
+        ("split", ["receiver", "operator"]),
+    ],
+)
 def test_each_deployment_has_a_disruption_budget(
-    helm: Helm, mode: str, components: list[str],
+    helm: Helm,
+    mode: str,
+    components: list[str],
 ) -> None:
     budgets = by_kind(helm.template({**DATABASE, "mode": mode}), "PodDisruptionBudget")
 
@@ -270,8 +293,11 @@ def test_static_tokens_mount_only_on_receivers(helm: Helm) -> None:
         "secretName": "outside-agents",
         "items": [{"key": "tokens.yaml", "path": "tokens.yaml"}],
     }
-    assert {"name": "static-tokens", "mountPath": "/etc/agentobs/static-tokens",
-            "readOnly": True} in container(receiver)["volumeMounts"]
+    assert {
+        "name": "static-tokens",
+        "mountPath": "/etc/agentobs/static-tokens",
+        "readOnly": True,
+    } in container(receiver)["volumeMounts"]
     operator_volumes = [v["name"] for v in operator["spec"]["template"]["spec"]["volumes"]]
     assert operator_volumes == ["tmp"]
 
@@ -292,8 +318,11 @@ def test_extra_env_is_appended(helm: Helm) -> None:
 
 
 def test_spread_constraints_get_component_selector(helm: Helm) -> None:
-    constraint = {"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone",
-                  "whenUnsatisfiable": "ScheduleAnyway"}
+    constraint = {
+        "maxSkew": 1,
+        "topologyKey": "topology.kubernetes.io/zone",
+        "whenUnsatisfiable": "ScheduleAnyway",
+    }
     objects = helm.template({**SPLIT, "topologySpreadConstraints": [constraint]})
     receiver = by_kind(objects, "Deployment")[f"{FULLNAME}-receiver"]
 
@@ -305,15 +334,22 @@ def test_default_install_has_no_optional_objects(helm: Helm) -> None:
     kinds = sorted({o["kind"] for o in helm.template(DATABASE)})
 
     assert kinds == [
-        "ClusterRole", "ClusterRoleBinding", "Deployment", "PodDisruptionBudget", "Service",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Deployment",
+        "PodDisruptionBudget",
+        "Service",
         "ServiceAccount",
     ]
 
 
 def test_objects_carry_standard_labels(helm: Helm) -> None:
-    values = {**SPLIT, "postgresql": {"enabled": True},
-              "metrics": {"serviceMonitor": {"enabled": True}},
-              "grafanaDashboard": {"enabled": True}}
+    values = {
+        **SPLIT,
+        "postgresql": {"enabled": True},
+        "metrics": {"serviceMonitor": {"enabled": True}},
+        "grafanaDashboard": {"enabled": True},
+    }
 
     for each in helm.template(values):
         labels = each["metadata"]["labels"]

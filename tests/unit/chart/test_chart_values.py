@@ -1,4 +1,4 @@
-"""values.yaml, values.schema.json and the ci/ values files: bad values fail with a clear message."""
+"""values.yaml, values.schema.json and the ci/ files: bad values fail with a clear message."""
 
 from __future__ import annotations
 
@@ -20,19 +20,26 @@ REJECTED = [
     ({"replicas": 2}, "additional properties 'replicas' not allowed"),
     ({"receiver": {"replica": 2}}, "additional properties 'replica' not allowed"),
     ({"allInOne": {"replicas": "two"}}, "at '/allInOne/replicas': got string, want integer"),
-    ({"config": {"logFormat": "xml"}}, "at '/config/logFormat': value must be one of 'text', 'json'"),
+    (
+        {"config": {"logFormat": "xml"}},
+        "at '/config/logFormat': value must be one of 'text', 'json'",
+    ),
     ({"config": {"logLevel": "verbose"}}, "at '/config/logLevel'"),
     ({"config": {"statusInterval": 0}}, "at '/config/statusInterval'"),
     ({"config": {"sampleRetention": 3600}}, "at '/config/sampleRetention'"),
     ({"config": {"statusMaxModels": 1000}}, "at '/config/statusMaxModels'"),
-    ({"config": {"allowUnauthenticated": "yes"}},
-     "at '/config/allowUnauthenticated': got string, want boolean"),
+    (
+        {"config": {"allowUnauthenticated": "yes"}},
+        "at '/config/allowUnauthenticated': got string, want boolean",
+    ),
     ({"port": 80}, "at '/port'"),
     ({"service": {"type": "Ingress"}}, "at '/service/type'"),
     ({"image": {"pullPolicy": "Sometimes"}}, "at '/image/pullPolicy'"),
     ({"image": {"digest": "latest"}}, "at '/image/digest'"),
-    ({"metrics": {"serviceMonitor": {"interval": "often"}}},
-     "at '/metrics/serviceMonitor/interval'"),
+    (
+        {"metrics": {"serviceMonitor": {"interval": "often"}}},
+        "at '/metrics/serviceMonitor/interval'",
+    ),
     ({"database": {"existingSecret": "Bad_Name"}}, "at '/database/existingSecret'"),
     ({"postgresql": {"username": "Robert'); DROP"}}, "at '/postgresql/username'"),
     ({"podDisruptionBudget": {"maxUnavailable": 0}}, "at '/podDisruptionBudget/maxUnavailable'"),

@@ -76,10 +76,14 @@ def test_entry_point_is_agentobs_run() -> None:
 
 
 def test_build_context_is_python_projects_only() -> None:
-    rules = [line for line in DOCKERIGNORE.read_text().splitlines()
-             if line and not line.startswith("#")]
+    rules = [
+        line for line in DOCKERIGNORE.read_text().splitlines() if line and not line.startswith("#")
+    ]
 
     assert rules[0] == "*"
     assert {r for r in rules if r.startswith("!")} == {
-        "!pyproject.toml", "!README.md", "!operator/", "!sdk_client/",
+        "!pyproject.toml",
+        "!README.md",
+        "!operator/",
+        "!sdk_client/",
     }
