@@ -24,8 +24,10 @@ import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type informat
 
 logger = logging.getLogger(__name__)
 
-# "agentobs" in ASCII, as a bigint: the key of the projector's advisory lock.
-LOCK_KEY = int.from_bytes(b"agentobs", "big") & 0x7FFF_FFFF_FFFF_FFFF
+# "ao-leads" in ASCII, as a bigint: the key of the projector's advisory lock. It must
+# differ from the migration lock's key ("agentobs"), which the leader would otherwise
+# hold for as long as it leads, blocking every later migration.
+LOCK_KEY = int.from_bytes(b"ao-leads", "big")
 
 # Postgres drops a silent peer after about idle + interval * count seconds.
 KEEPALIVE_SETTINGS = {
