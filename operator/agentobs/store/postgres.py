@@ -67,7 +67,7 @@ def _translated_errors() -> Iterator[None]:
         if state[:2] in _UNAVAILABLE_CLASSES or state == _READ_ONLY_TRANSACTION:
             raise errors.StoreUnavailable(f"database error {state}: {error}") from error
         raise
-    except (asyncpg.InterfaceError, OSError, TimeoutError) as error:
+    except (asyncpg.InterfaceError, asyncpg.InternalClientError, OSError, TimeoutError) as error:
         raise errors.StoreUnavailable(
             f"database unreachable: {type(error).__name__}: {error}"
         ) from error
@@ -121,7 +121,15 @@ class Store:
     async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
         with _translated_errors():
             async with self._pool.acquire() as connection:
-                yield connection
+                try:
+                    yield connection
+                except asyncpg.InternalClientError:
+                    # A connection whose server went away mid-query can be left in a
+                    # state where every later query fails with "cannot switch to state"
+                    # (https://github.com/MagicStack/asyncpg/issues/1069). Terminating
+                    # it makes the pool open a new one.
+                    connection.terminate()
+                    raise
 
     # Schema
 
