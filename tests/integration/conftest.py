@@ -190,4 +190,3 @@ def check_response(
         validator.validate(body)
 
     return check
-
