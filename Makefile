@@ -32,7 +32,7 @@ lint: venv
 typecheck: venv
 	$(VENV)/bin/mypy
 
-unit: venv
+unit: venv controlplane
 	bash hack/run-tier.sh unit
 
 integration: venv system-deps controlplane
