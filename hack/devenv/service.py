@@ -80,11 +80,14 @@ class AgentobsProcess:
             self.process.wait(30)
         self.process = None
 
-    def stop(self) -> None:
-        """Stop the process with SIGTERM (then SIGKILL if it hangs)."""
+    def stop(self) -> int | None:
+        """Stop the process with SIGTERM (then SIGKILL if it hangs); return its exit code."""
+        code = None
         if self.process is not None:
             processes.stop(self.process, timeout=30)
+            code = self.process.returncode
         self.process = None
+        return code
 
     def get_json(self, path: str, token: str | None = None) -> Any:
         """GET a JSON document from the process."""

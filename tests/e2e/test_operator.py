@@ -257,7 +257,7 @@ def test_deletion_is_never_blocked_and_drift_is_healed(
     assert not read_object(control_plane, namespace, "ephemeral")["metadata"].get("finalizers")
 
     # Deleted while no operator runs: the deletion completes and the next start heals.
-    service.stop()
+    assert service.stop() == 0
     control_plane.kubectl("delete", "ao", "ephemeral", "-n", namespace, "--timeout", "10s")
     service.start()
 

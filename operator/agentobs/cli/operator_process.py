@@ -96,14 +96,19 @@ async def _run_operator(
                     "operator task failed task=%s error=%s", task.get_name(), task.exception()
                 )
         # kopf may have taken SIGTERM for itself; either way everything stops together.
+        # The projector stops first, so that it does not take the lock again meanwhile.
         stop.set()
-        if not kopf_stop.done():
-            kopf_stop.set_result(None)
-        await asyncio.wait([tasks[0]], timeout=15)
-        for task in [*tasks, stopping]:
+        kopf_task, others = tasks[0], [*tasks[1:], stopping]
+        for task in others:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        if not kopf_stop.done():
+            kopf_stop.set_result(None)
+        await asyncio.wait([kopf_task], timeout=15)
+        kopf_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await kopf_task
     finally:
         await api_client.close()
         await store.close()
