@@ -284,18 +284,22 @@ class ControlPlane:
         namespace: str,
         service_account: str,
         *,
-        audience: str = "agentobs",
+        audience: str | None = "agentobs",
         seconds: int = 3600,
     ) -> str:
-        """Mint a ServiceAccount token with the TokenRequest API."""
+        """Mint a ServiceAccount token with the TokenRequest API.
+
+        With `audience=None` the token carries the API server's own audience,
+        so it authenticates to the API server as a pod's mounted token does.
+        """
+        audience_args = [] if audience is None else ["--audience", audience]
         token = self.kubectl(
             "create",
             "token",
             service_account,
             "--namespace",
             namespace,
-            "--audience",
-            audience,
+            *audience_args,
             "--duration",
             f"{seconds}s",
         )

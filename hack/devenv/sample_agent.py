@@ -1,8 +1,8 @@
 """A sample agent that reports token usage with the real agentobs client library.
 
-It plays a plan of model calls (a JSON file: a list of rounds, each a list of
-calls), records each call in a `UsageLedger`, directly or through a LangChain
-fake chat model whose messages carry usage metadata, and lets a `Reporter` send
+It plays a plan of model calls from a JSON file, which lists rounds of calls.
+Each call is recorded in a `UsageLedger`, directly or through a LangChain fake
+chat model whose messages carry usage metadata, and a `Reporter` sends the
 heartbeats. Between rounds it sleeps, so the receiver can be restarted while it
 runs. At the end it closes the reporter and prints the ledger's totals as JSON.
 

@@ -34,7 +34,7 @@ class AgentobsProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, *, wait: bool = True) -> None:
-        """Start the process and, with `wait`, wait until /readyz answers 200."""
+        """Start the process and, with `wait`, wait until /readyz returns 200."""
         argv = [
             sys.executable,
             "-m",
@@ -66,7 +66,7 @@ class AgentobsProcess:
             )
 
     def ready(self) -> bool:
-        """Tell whether /readyz answers 200."""
+        """Tell whether /readyz returns 200."""
         try:
             with urllib.request.urlopen(f"{self.url}/readyz", timeout=2) as response:
                 return bool(response.status == 200)

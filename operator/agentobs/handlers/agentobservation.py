@@ -1,7 +1,7 @@
 """kopf handlers of AgentObservation: keep the store's registry in step with the cluster.
 
-The handlers only watch events; they add no finalizer and never write to the
-object, so deleting an AgentObservation never waits for the operator, and an
+The handlers only watch events. They add no finalizer and never write to the
+object, so deleting an AgentObservation never waits for the operator. An
 uninstalled or stopped operator blocks nothing. Objects deleted while no operator
 ran are removed from the registry by `RegistryReconciler`.
 
@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Observation:
-    """What the store needs to know of one AgentObservation."""
+    """The registration of one AgentObservation: its agent and who may report for it."""
 
     namespace: str
     name: str

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
@@ -27,7 +28,7 @@ ObjectKey = tuple[str, str]
 
 @dataclass(frozen=True)
 class ObservedObject:
-    """What the projector knows of one AgentObservation from the API server."""
+    """The identity, generation and status of one AgentObservation, as last read."""
 
     namespace: str
     name: str
@@ -135,7 +136,7 @@ class StatusApi:
         )
         try:
             await self._core.create_namespaced_event(observed.namespace, event)
-        except (ApiException, OSError) as error:
+        except (ApiException, OSError, aiohttp.ClientError, TimeoutError) as error:
             logger.warning(
                 "event not posted namespace=%s agentobservation=%s reason=%s error=%s",
                 observed.namespace,

@@ -6,11 +6,11 @@ when the leader's process dies, Postgres closes the connection and frees the loc
 and a standby takes it within `retry_seconds`. The leader checks its connection
 every `check_seconds` and stops projecting as soon as the check fails.
 
-Limitation: if the leader's host is cut off from Postgres but not from the API
-server, the old leader may still send patches for up to `check_seconds` while
-Postgres may already have handed the lock to a standby, once it notices the dead
-connection (TCP keepalives bound that). Patches are idempotent merge patches of
-values read from the store, so the overlap writes the same numbers twice at worst.
+Limitation: the leader's host may be cut off from Postgres but not from the API
+server. Postgres then hands the lock to a standby once TCP keepalives expose the
+dead connection, and the old leader may go on patching for up to `check_seconds`.
+Both write idempotent merge patches of values read from the store, so the overlap
+writes the same numbers twice at worst.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ class Leadership:
                     logger.info("projector leadership acquired")
                     return
                 if not waiting_logged:
-                    logger.info("projector standing by: another replica holds the leader lock")
+                    logger.info("projector on standby: another replica has the leader lock")
                     waiting_logged = True
             except (TimeoutError, OSError, asyncpg.PostgresError) as error:
                 logger.warning("leader lock not taken, retrying error=%s", error)
