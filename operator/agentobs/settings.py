@@ -12,7 +12,7 @@ from pathlib import Path
 
 @dataclass(frozen=True, kw_only=True)
 class ReceiverSettings:
-    """Where the receiver listens, which database it uses and the limits it enforces."""
+    """Listen address, database connection and input limits of the receiver."""
 
     host: str = "0.0.0.0"
     """Address to listen on."""
@@ -33,7 +33,7 @@ class ReceiverSettings:
     """Largest accepted request body, in bytes; larger bodies get 413."""
 
     max_models: int = 256
-    """Most models one heartbeat may carry; more get 422."""
+    """Maximum number of models in one heartbeat; more get 422."""
 
     token_audience: str = "agentobs"
     """Audience that ServiceAccount tokens of heartbeats must carry (TokenReview)."""
@@ -48,7 +48,7 @@ class ReceiverSettings:
     """How long a rejected token is rejected without a new TokenReview, in seconds."""
 
     token_cache_size: int = 10_000
-    """Most tokens the review cache holds; the least recently used are dropped first."""
+    """Maximum number of cached token reviews; the least recently used are dropped first."""
 
     static_token_file: Path | None = None
     """YAML or JSON file mapping static bearer tokens to a namespace; reloaded on change."""
@@ -60,10 +60,13 @@ class ReceiverSettings:
     """Kubeconfig for TokenReview and SubjectAccessReview; None uses the in-cluster config."""
 
     max_unregistered_agents: int = 100
-    """Most agents without an AgentObservation that may report in one namespace."""
+    """Maximum number of agents without an AgentObservation that may report in one namespace."""
 
     active_window_seconds: float = 300.0
-    """An instance is active if heard from within this many seconds (unless the object says)."""
+    """Seconds since its last heartbeat within which an instance counts as active.
+
+    An AgentObservation's stale_after_seconds takes precedence.
+    """
 
     sample_retention_seconds: float = 2 * 24 * 3600.0
     """How long per-minute samples are kept, in seconds; at least one day."""

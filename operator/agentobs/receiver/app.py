@@ -77,7 +77,11 @@ async def _metrics_middleware(request: web.Request, handler: Handler) -> web.Str
         )
         metrics.requests.labels(route=route, method=request.method, code=str(status)).inc()
         if route == _HEARTBEATS_ROUTE and request.method == "POST":
-            outcome = "stored" if status < 400 else "rejected" if status < 500 else "failed"
+            outcome = "stored"
+            if status >= 500:
+                outcome = "failed"
+            elif status >= 400:
+                outcome = "rejected"
             metrics.heartbeats.labels(outcome=outcome).inc()
 
 

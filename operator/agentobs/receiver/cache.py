@@ -1,6 +1,6 @@
 """A bounded cache whose entries expire, for token review results.
 
-Keys are SHA-256 digests of tokens, never the tokens themselves. The cache holds at
+Keys are SHA-256 digests of tokens, never the tokens themselves. The cache contains at
 most `max_size` entries and drops the least recently used one when full. It is not
 thread-safe; the receiver uses it from one event loop.
 """

@@ -30,7 +30,7 @@ class HttpError(Exception):
 
 
 def unauthenticated(code: str, message: str) -> HttpError:
-    """Return a 401 error that asks for a bearer token."""
+    """Return a 401 error with a WWW-Authenticate header for bearer tokens."""
     return HttpError(401, code, message, headers={"WWW-Authenticate": 'Bearer realm="agentobs"'})
 
 
@@ -40,7 +40,7 @@ def forbidden(code: str, message: str, *, field: str | None = None) -> HttpError
 
 
 def unavailable(code: str, message: str, *, retry_after: int) -> HttpError:
-    """Return a 503 error that tells the client when to retry."""
+    """Return a 503 error with a Retry-After header."""
     return HttpError(503, code, message, headers={"Retry-After": str(retry_after)})
 
 

@@ -31,7 +31,7 @@ Result = TypeVar("Result")
 
 
 class ReviewUnavailable(Exception):
-    """The API server could not answer a review; the caller should retry later."""
+    """The API server could not complete a review, so the caller should retry later."""
 
 
 @dataclass(frozen=True)

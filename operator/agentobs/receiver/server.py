@@ -2,7 +2,7 @@
 
 On SIGTERM or SIGINT the listening socket closes first, requests in flight run to
 completion (up to `shutdown_timeout_seconds`), and only then is the database pool
-closed, so every heartbeat answered with 200 is committed.
+closed, so every heartbeat acknowledged with 200 is committed.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ async def serve(
     """Run the receiver until SIGTERM or SIGINT (or until `stop` is set), then drain.
 
     `ready` is set once the socket listens. The database may be down at startup:
-    the receiver then answers 503 and `/readyz` fails until it is back.
+    the receiver then returns 503 and `/readyz` fails until it is back.
     """
     registry = registry if registry is not None else CollectorRegistry()
     metrics = ReceiverMetrics(registry)

@@ -33,7 +33,7 @@ _CHECK_INTERVAL_SECONDS = 1.0
 
 @dataclass(frozen=True)
 class StaticGrant:
-    """What one static token may do: report for `namespace`, as `service_account` if set."""
+    """Permission of one static token: report for `namespace`, as `service_account` if set."""
 
     namespace: str
     service_account: str | None

@@ -42,7 +42,7 @@ _RECORD_HEARTBEAT = (
 
 @dataclass(frozen=True)
 class Registration:
-    """An AgentObservation as the store knows it: which agent it observes and who may report."""
+    """A registered AgentObservation: its agent and the ServiceAccount allowed to report."""
 
     namespace: str
     name: str
@@ -139,7 +139,7 @@ class Store:
             return await migrations.migrate(connection)
 
     async def check_ready(self) -> None:
-        """Raise unless the database answers and its schema is this release's."""
+        """Raise unless the database is reachable and its schema is at this release's version."""
         async with self._connection() as connection:
             version = await migrations.applied_version(connection)
         if version < migrations.latest_version():

@@ -1,7 +1,7 @@
 """Queries that read usage: totals per model, recent windows, instances and registrations.
 
 Each read runs in one REPEATABLE READ transaction, so the totals, windows and
-active-instance counts of one answer come from the same snapshot and the same now().
+active-instance counts of one result come from the same snapshot and the same now().
 The 1 h and 24 h windows have one-minute resolution: a minute counts while its
 sample's start lies inside the window.
 """
