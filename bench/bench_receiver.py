@@ -3,9 +3,9 @@
 Starts a throwaway PostgreSQL (hack/devenv/postgres.py), the real receiver (static
 token authentication, every heartbeat committed) and a bare aiohttp handler that
 reads the body and returns 204, each in its own process. A load generator, also in
-its own process, offers a fixed rate of heartbeats (open loop: request i is due at
-start + i / rate) for a bounded time, with realistic bodies of three models spread
-over 200 instances of 20 agents. Latency is measured from the due time, so queueing
+its own process, offers a fixed rate of heartbeats for a bounded time. The load is
+open loop: request i is due at start + i / rate. Bodies carry three models and come
+from 200 instances of 20 agents. Latency is measured from the due time, so queueing
 in the generator counts against the server.
 
     python bench/bench_receiver.py [--rates 250,1000,2000] [--seconds 10]

@@ -176,7 +176,7 @@ def check_response(
 
     def check(path: str, method: str, status: int, body: Any) -> None:
         operation = openapi_document["paths"].get(path, {}).get(method.lower(), {})
-        # Paths and methods outside the API answer with the shared error response.
+        # Paths and methods outside the API return the shared error response.
         response = operation.get("responses", {}).get(str(status), {"$ref": "#/Error"})
         if "$ref" in response:
             name = response["$ref"].rsplit("/", 1)[-1]

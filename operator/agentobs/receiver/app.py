@@ -2,7 +2,11 @@
 
 Every error leaves as the JSON error shape, including aiohttp's own 404 and 405.
 Store failures map to fixed statuses: an unreachable database is 503 with
-Retry-After, so clients retry; nothing is stored by a request that fails.
+Retry-After, so clients retry. Nothing is stored by a request that fails.
+
+NOTE: requests that aiohttp's HTTP parser rejects before routing (a malformed
+request line, headers over 8190 bytes) get aiohttp's own plain-text 400, not the
+JSON error shape.
 """
 
 from __future__ import annotations
@@ -23,6 +27,28 @@ from agentobs.receiver.state import AUTHENTICATOR, METRICS, REGISTRY, SETTINGS, 
 from agentobs.settings import ReceiverSettings
 
 logger = logging.getLogger(__name__)
+
+_UNAVAILABLE_LOG_INTERVAL_SECONDS = 10.0
+
+
+class _RepeatLimiter:
+    """Let one log line through per interval and count the ones held back."""
+
+    def __init__(self, interval_seconds: float) -> None:
+        self._interval = interval_seconds
+        self._last = float("-inf")
+        self.suppressed = 0
+
+    def allow(self) -> bool:
+        now = time.monotonic()
+        if now - self._last < self._interval:
+            self.suppressed += 1
+            return False
+        self._last = now
+        return True
+
+
+_unavailable_log = _RepeatLimiter(_UNAVAILABLE_LOG_INTERVAL_SECONDS)
 
 _HEARTBEATS_ROUTE = "/v1/heartbeats"
 
@@ -153,7 +179,14 @@ def _from_store(request: web.Request, error: store_module.StoreError) -> errors.
         return errors.unavailable(
             "schema_not_migrated", "The database schema is not migrated.", retry_after=retry_after
         )
-    logger.warning("store unavailable path=%s error=%s", request.path, error)
+    if _unavailable_log.allow():
+        logger.warning(
+            "store unavailable path=%s error=%s suppressed_since_last=%d",
+            request.path,
+            error,
+            _unavailable_log.suppressed,
+        )
+        _unavailable_log.suppressed = 0
     return errors.unavailable(
         "store_unavailable", "The usage store is unavailable; retry later.", retry_after=retry_after
     )

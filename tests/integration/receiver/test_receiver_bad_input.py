@@ -174,7 +174,7 @@ async def test_corpus_gets_only_client_errors_and_changes_nothing(
     for case, body, headers, status, code in CORPUS:
         response = await receiver.session.post(url, data=body, headers={**research, **headers})
         results.append((case, response.status, await response.json(), status, code))
-    for case, body, headers, status, code in STORE_REFUSALS(static_tokens):
+    for case, body, headers, status, code in auth_and_store_rejections(static_tokens):
         response = await receiver.session.post(url, data=encoded(body), headers={**JSON, **headers})
         results.append((case, response.status, await response.json(), status, code))
 
@@ -187,7 +187,9 @@ async def test_corpus_gets_only_client_errors_and_changes_nothing(
     assert await table_checksums(database_dsn) == before
 
 
-def STORE_REFUSALS(tokens: dict[str, str]) -> list[tuple[str, Any, dict[str, str], int, str]]:
+def auth_and_store_rejections(
+    tokens: dict[str, str],
+) -> list[tuple[str, Any, dict[str, str], int, str]]:
     """Well-formed heartbeats that authentication, tenancy or the store must refuse."""
 
     def bearer(token: str) -> dict[str, str]:

@@ -67,7 +67,7 @@ def test_broken_update_keeps_previous_tokens(tmp_path: Path) -> None:
     "content",
     ["- token-a\n", "token-a: 5\n", "token-a: {serviceAccount: bot}\n", "s3cret: [unclosed\n"],
 )
-def test_invalid_file_is_rejected_at_start_without_quoting_it(tmp_path: Path, content: str) -> None:
+def test_invalid_file_error_hides_tokens(tmp_path: Path, content: str) -> None:
     path = tmp_path / "tokens.yaml"
     path.write_text(content)
 
