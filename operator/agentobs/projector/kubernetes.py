@@ -6,6 +6,7 @@ the spec, never bump the generation and never conflict on resourceVersion.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -64,6 +65,16 @@ class ObjectGone(Exception):
     """The AgentObservation no longer exists (HTTP 404)."""
 
 
+class PatchFailed(Exception):
+    """A read or patch failed for a reason that may pass: 403 until RBAC is fixed, 429, 5xx,
+    or a broken connection. The object stays pending and is retried."""
+
+    def __init__(self, status: int | None, reason: str) -> None:
+        code = f"HTTP {status}" if status is not None else "no response"
+        super().__init__(f"{code}: {reason}")
+        self.status = status
+
+
 class StatusApi:
     """AgentObservation reads, status patches and events through one API client."""
 
@@ -86,7 +97,9 @@ class StatusApi:
         except ApiException as error:
             if error.status == 404:
                 raise ObjectGone(f"{namespace}/{name}") from error
-            raise
+            raise PatchFailed(error.status, status_message(error)) from error
+        except (OSError, aiohttp.ClientError, TimeoutError) as error:
+            raise PatchFailed(None, _truncate(str(error) or type(error).__name__)) from error
         return ObservedObject.from_body(body)
 
     async def patch_status(
@@ -108,8 +121,10 @@ class StatusApi:
             if error.status == 404:
                 raise ObjectGone(f"{namespace}/{name}") from error
             if error.status in (400, 409, 422):
-                raise PatchRejected(error.status, _truncate(str(error.body))) from error
-            raise
+                raise PatchRejected(error.status, status_message(error)) from error
+            raise PatchFailed(error.status, status_message(error)) from error
+        except (OSError, aiohttp.ClientError, TimeoutError) as error:
+            raise PatchFailed(None, _truncate(str(error) or type(error).__name__)) from error
         return ObservedObject.from_body(body)
 
     async def post_event(
@@ -144,6 +159,18 @@ class StatusApi:
                 reason,
                 _truncate(str(error)),
             )
+
+
+def status_message(error: ApiException) -> str:
+    """Return the message of the API server's Status body, on one line and truncated."""
+    message = str(error.reason or "")
+    try:
+        body = json.loads(error.body or "")
+    except (TypeError, ValueError):
+        body = None
+    if isinstance(body, dict) and body.get("message"):
+        message = str(body["message"])
+    return _truncate(" ".join(message.split()))
 
 
 def _truncate(text: str, limit: int = 300) -> str:

@@ -26,6 +26,7 @@ from agentobs.projector.kubernetes import (
     ObjectGone,
     ObjectKey,
     ObservedObject,
+    PatchFailed,
     PatchRejected,
     StatusApi,
 )
@@ -50,6 +51,7 @@ class ProjectionState:
     pending: set[ObjectKey] = field(default_factory=set)
     notified_at: dict[ObjectKey, float] = field(default_factory=dict)
     rejected: dict[ObjectKey, dict[str, Any]] = field(default_factory=dict)
+    failing: set[ObjectKey] = field(default_factory=set)
 
 
 class Projector:
@@ -120,8 +122,10 @@ class Projector:
             self._mark_stale_candidates()
             self._next_stale_check = now + 1.0
 
+        # Metrics come from the store, so they stay current even while patches fail.
+        self._metrics.usage.update(self._state.usage.values())
         await self._patch_pending()
-        self._export_usage()
+        self._export_lag()
 
     async def _resync(self) -> None:
         state = self._state
@@ -167,6 +171,7 @@ class Projector:
             for key in [key for key in cache if key not in state.registrations]:
                 del cache[key]
         state.pending &= set(state.registrations)
+        state.failing &= set(state.registrations)
 
     async def _read_dirty_usage(self) -> None:
         state = self._state
@@ -235,6 +240,9 @@ class Projector:
             except ObjectGone:
                 state.pending.discard(key)
                 return True
+            except PatchFailed as error:
+                self._note_failure(key, "read", error)
+                return True
             state.objects[key] = observed
 
         desired = status_builder.build_status(
@@ -291,8 +299,18 @@ class Projector:
             state.objects.pop(key, None)
             state.pending.discard(key)
             return
+        except PatchFailed as error:
+            # The object stays pending and is retried after the status interval.
+            self._metrics.status_patches.labels(result="failed").inc()
+            self._note_failure(key, "patch", error)
+            return
 
         self._metrics.status_patches.labels(result="patched").inc()
+        if key in state.failing:
+            state.failing.discard(key)
+            logger.info(
+                "status patch succeeded again namespace=%s agentobservation=%s", namespace, name
+            )
         state.objects[key] = updated
         state.pending.discard(key)
         noticed = state.notified_at.pop(key, None)
@@ -307,9 +325,22 @@ class Projector:
                 updated, reason=reason, message=message, warning=reason == "ReportingStopped"
             )
 
-    def _export_usage(self) -> None:
+    def _note_failure(self, key: ObjectKey, action: str, error: PatchFailed) -> None:
+        # The first failure of a streak is a warning; repeats would flood the log.
+        namespace, name = key
+        level = logging.DEBUG if key in self._state.failing else logging.WARNING
+        self._state.failing.add(key)
+        logger.log(
+            level,
+            "status %s failed, retrying namespace=%s agentobservation=%s error=%s",
+            action,
+            namespace,
+            name,
+            error,
+        )
+
+    def _export_lag(self) -> None:
         state = self._state
-        self._metrics.usage.update(state.usage.values())
         oldest = min(state.notified_at.values(), default=None)
         lag = 0.0 if oldest is None else time.monotonic() - oldest
         self._metrics.projection_lag.set(lag)

@@ -81,7 +81,8 @@ class ProjectorMetrics:
         )
         self.status_patches = Counter(
             "agentobs_projector_status_patches_total",
-            "Status patches by result: patched, not_found, rejected or throttled.",
+            "Status patches by result: patched, not_found, rejected (not retried), failed (retried)"
+            " or throttled.",
             ["result"],
             registry=registry,
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -200,3 +201,88 @@ async def test_usage_metrics_equal_the_status(
     )
     assert exported_input == usage["inputTokens"] == 1500
     assert registry.get_sample_value("agentobs_calls_total", {**labels, "model": "claude"}) == 1
+
+
+async def test_forbidden_object_does_not_block_the_others(
+    control_plane: ControlPlane, store: Store, tmp_path: Path
+) -> None:
+    # The projector's identity may patch statuses in `allowed` only.
+    allowed, denied = (f"t-{uuid.uuid4().hex[:10]}" for _ in range(2))
+    for namespace in (allowed, denied):
+        control_plane.create_namespace(namespace)
+    control_plane.create_service_account(allowed, "projector")
+    control_plane.apply(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": {"name": "patch-status", "namespace": allowed},
+            "rules": [
+                {
+                    "apiGroups": ["agentobs.dev"],
+                    "resources": ["agentobservations/status"],
+                    "verbs": ["patch"],
+                }
+            ],
+        }
+    )
+    control_plane.apply(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": f"read-observations-{allowed}"},
+            "rules": [
+                {
+                    "apiGroups": ["agentobs.dev"],
+                    "resources": ["agentobservations"],
+                    "verbs": ["get", "list"],
+                }
+            ],
+        }
+    )
+    control_plane.apply(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": f"read-observations-{allowed}"},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": f"read-observations-{allowed}",
+            },
+            "subjects": [{"kind": "ServiceAccount", "name": "projector", "namespace": allowed}],
+        }
+    )
+    control_plane.apply(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": "patch-status", "namespace": allowed},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "Role",
+                "name": "patch-status",
+            },
+            "subjects": [{"kind": "ServiceAccount", "name": "projector", "namespace": allowed}],
+        }
+    )
+    kubeconfig = control_plane.kubeconfig_for_token(
+        control_plane.create_token(allowed, "projector", audience=None),
+        tmp_path / "projector.kubeconfig",
+    )
+    # "a-" sorts before "b-", so the forbidden object comes first in every pass.
+    for namespace, name in ((denied, "a-denied"), (allowed, "b-allowed")):
+        create_observation(control_plane, namespace, name)
+        await store.register_agent(namespace, name, name)
+        await send(store, namespace, name, {"m": 9})
+    api_client = await kube.connect(kubeconfig)
+    try:
+        projector, registry = build_projector(store, StatusApi(api_client))
+        await projector.project_once()
+    finally:
+        await api_client.close()
+
+    assert read_status(control_plane, allowed, "b-allowed")["usage"]["inputTokens"] == 9
+    assert "usage" not in read_status(control_plane, denied, "a-denied")
+    assert patches(registry, "failed") == 1
+    assert patches(registry) == 1
+    assert registry.get_sample_value("agentobs_projector_pass_failures_total") == 0
