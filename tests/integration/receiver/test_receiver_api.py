@@ -202,3 +202,39 @@ async def test_metrics_count_requests_and_heartbeats(
     )
     assert "agentobs_receiver_http_request_duration_seconds_bucket" in text
     assert "agentobs_receiver_http_requests_in_flight" in text
+
+
+async def test_five_billion_tokens_round_trip_over_http(
+    start_receiver: Callable[..., Awaitable[Any]],
+    store: Store,
+    static_tokens: dict[str, str],
+) -> None:
+    receiver = await start_receiver()
+    await store.register_agent("research", "planner", "planner")
+    body = heartbeat(usage=[{"model": "gpt-4o", "inputTokens": 5_000_000_000}])
+
+    assert (await receiver.post(body)).status == 200
+    response = await receiver.session.get(
+        f"{receiver.url}/v1/namespaces/research/agentobservations/planner/usage",
+        headers={"Authorization": f"Bearer {static_tokens['research']}"},
+    )
+
+    usage = await response.json()
+    assert usage["totals"]["inputTokens"] == 5_000_000_000
+    assert usage["models"][0]["inputTokens"] == 5_000_000_000
+    assert usage["lastDay"]["inputTokens"] == 5_000_000_000
+
+
+async def test_unauthenticated_mode_accepts_requests_and_warns(
+    start_receiver: Callable[..., Awaitable[Any]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level("WARNING", logger="agentobs.receiver.server"):
+        receiver = await start_receiver(allow_unauthenticated=True, static_token_file=None)
+
+    stored = await receiver.post(heartbeat(namespace="anywhere"), token=None)
+    read = await receiver.session.get(f"{receiver.url}/v1/namespaces/anywhere/usage")
+
+    assert stored.status == 200
+    assert read.status == 200
+    assert any("authentication is disabled" in record.message for record in caplog.records)
