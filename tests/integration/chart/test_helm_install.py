@@ -130,11 +130,12 @@ def test_service_account_access_is_minimal(
         ("create", "tokenreviews.authentication.k8s.io"),
         ("create", "subjectaccessreviews.authorization.k8s.io"),
         ("create", "events"),
-        ("watch", "namespaces"),
         ("list", "customresourcedefinitions.apiextensions.k8s.io"),
     ]
     denied = [
         ("get", "secrets"),
+        ("watch", "namespaces"),
+        ("update", "agentobservations.agentobs.dev/status"),
         ("list", "pods"),
         ("patch", "agentobservations.agentobs.dev"),
         ("delete", "agentobservations.agentobs.dev"),

@@ -8,21 +8,17 @@ FULLNAME = f"{RELEASE}-agentobs"
 
 # (API group, resource, verb) triples of the least-privilege set.
 EXPECTED = {
-    # kopf: resource discovery, cluster-wide namespaces, events.
+    # kopf: resource discovery and events.
     ("apiextensions.k8s.io", "customresourcedefinitions", "get"),
     ("apiextensions.k8s.io", "customresourcedefinitions", "list"),
     ("apiextensions.k8s.io", "customresourcedefinitions", "watch"),
-    ("", "namespaces", "list"),
-    ("", "namespaces", "watch"),
     ("", "events", "create"),
     ("", "events", "patch"),
     # agentobs: the objects, their status, and the checks of agents' tokens.
     ("agentobs.dev", "agentobservations", "get"),
     ("agentobs.dev", "agentobservations", "list"),
     ("agentobs.dev", "agentobservations", "watch"),
-    ("agentobs.dev", "agentobservations/status", "get"),
     ("agentobs.dev", "agentobservations/status", "patch"),
-    ("agentobs.dev", "agentobservations/status", "update"),
     ("authentication.k8s.io", "tokenreviews", "create"),
     ("authorization.k8s.io", "subjectaccessreviews", "create"),
 }
