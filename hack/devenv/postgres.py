@@ -10,8 +10,10 @@ import glob
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -122,10 +124,24 @@ class PostgresServer:
         )
 
     def stop(self) -> None:
-        """Stop the server with a fast shutdown; the data folder stays."""
-        if self.process is not None:
-            processes.stop(self.process)
-            self.process = None
+        """Stop the server with a fast shutdown; the data folder stays.
+
+        SIGTERM would be a smart shutdown, which waits for every client to leave.
+        runuser may exit before the postmaster, so this also waits until the
+        postmaster has removed its pid file and a `start` right away succeeds.
+        """
+        if self.process is None:
+            return
+        processes.stop(self.process, signum=signal.SIGINT, timeout=30)
+        self.process = None
+        deadline = time.monotonic() + 30
+        while self.data_dir.joinpath("postmaster.pid").exists():
+            if time.monotonic() > deadline:
+                raise processes.ServiceError(
+                    f"postgres did not remove {self.data_dir}/postmaster.pid within 30 s"
+                    f" of a fast shutdown; last lines of {self.log}:\n{processes.tail(self.log)}"
+                )
+            time.sleep(0.05)
 
     def destroy(self) -> None:
         """Stop the server and delete its folder."""

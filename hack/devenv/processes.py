@@ -75,12 +75,17 @@ def wait_until(
     )
 
 
-def stop(process: subprocess.Popen[bytes], *, timeout: float = 15.0) -> None:
-    """Stop a process started by `start`: SIGTERM to its group, then SIGKILL."""
+def stop(
+    process: subprocess.Popen[bytes],
+    *,
+    timeout: float = 15.0,
+    signum: signal.Signals = signal.SIGTERM,
+) -> None:
+    """Stop a process started by `start`: `signum` to its group, then SIGKILL."""
     if process.poll() is not None:
         return
     with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
+        os.killpg(process.pid, signum)
     try:
         process.wait(timeout)
     except subprocess.TimeoutExpired:

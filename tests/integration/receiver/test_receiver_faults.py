@@ -16,7 +16,6 @@ import aiohttp
 import pytest
 
 from agentobs.store import Store
-from devenv.processes import ServiceError
 
 pytestmark = pytest.mark.postgres
 
@@ -169,18 +168,8 @@ async def test_sigterm_finishes_requests_and_keeps_acknowledged_heartbeats(
 
 
 async def restart(postgres_server: Any) -> None:
-    """Start the stopped server again, retrying while its old postmaster still exits."""
-    # NOTE: PostgresServer.stop() returns once runuser exits, which can be before the
-    # postmaster it kills has exited, so a start right away may find postmaster.pid
-    # still owned by a live process and fail.
-    for attempt in range(20):
-        try:
-            await asyncio.to_thread(postgres_server.start)
-            return
-        except ServiceError:
-            if attempt == 19:
-                raise
-            await asyncio.sleep(0.5)
+    """Start the stopped server again on its port and data folder."""
+    await asyncio.to_thread(postgres_server.start)
 
 
 def free_port() -> int:

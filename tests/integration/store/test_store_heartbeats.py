@@ -6,7 +6,7 @@ import asyncio
 import random
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]
+import asyncpg
 import pytest
 
 from agentobs import protocol

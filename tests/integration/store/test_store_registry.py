@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-import asyncpg  # type: ignore[import-untyped]
+import asyncpg
 import pytest
 
 from agentobs import protocol
