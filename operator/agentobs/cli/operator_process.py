@@ -17,10 +17,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from agentobs import kube
 from agentobs.handlers.agentobservation import Registry, build_kopf_registry
 from agentobs.handlers.reconcile import reconcile_forever
+from agentobs.metrics import ProjectorMetrics
 from agentobs.projector.config import ProjectorSettings
 from agentobs.projector.kubernetes import StatusApi
 from agentobs.projector.runner import lead_and_project
-from agentobs.projector.telemetry import ProjectorMetrics
 from agentobs.store import Store, StoreError
 
 logger = logging.getLogger(__name__)

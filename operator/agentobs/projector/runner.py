@@ -6,11 +6,11 @@ import asyncio
 import contextlib
 import logging
 
+from agentobs.metrics import ProjectorMetrics
 from agentobs.projector.config import ProjectorSettings
 from agentobs.projector.kubernetes import StatusApi
 from agentobs.projector.leader import Leadership, LeadershipLost
 from agentobs.projector.projection import Projector
-from agentobs.projector.telemetry import ProjectorMetrics
 from agentobs.store import Store
 
 logger = logging.getLogger(__name__)

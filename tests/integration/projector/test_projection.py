@@ -12,10 +12,10 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from agentobs import kube, protocol
+from agentobs.metrics import ProjectorMetrics
 from agentobs.projector.config import ProjectorSettings
 from agentobs.projector.kubernetes import StatusApi
 from agentobs.projector.projection import Projector
-from agentobs.projector.telemetry import ProjectorMetrics
 from agentobs.store import Store
 from devenv.controlplane import ControlPlane
 
