@@ -52,6 +52,7 @@ def test_kubectl_shows_totals_beyond_32_bits(control_plane: ControlPlane, namesp
         control_plane,
         namespace,
         "planner",
+        "planner-agent",
         {
             "inputTokens": 4_000_000_000,
             "outputTokens": 1_000_000_000,
@@ -71,6 +72,7 @@ def test_short_name_lists_the_same_objects(control_plane: ControlPlane, namespac
     write_usage(
         control_plane,
         namespace,
+        "triage-bot",
         "triage-bot",
         {
             "inputTokens": 80113,
