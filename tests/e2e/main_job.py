@@ -7,7 +7,6 @@ library, and readers of what kubectl and /metrics show.
 from __future__ import annotations
 
 import json
-import random
 import re
 import subprocess
 import sys
@@ -21,40 +20,6 @@ from devenv.service import AgentobsProcess
 StartAgentobs = Callable[..., AgentobsProcess]
 
 MODELS = ("gpt-4o", "claude-sonnet-4", "gpt-4o-mini")
-
-
-def build_plan(seed: int, rounds: int, models: tuple[str, ...]) -> list[list[dict[str, int | str]]]:
-    """Rounds of calls with realistic token sizes, the same for the same seed."""
-    rng = random.Random(seed)
-    plan = []
-    for _ in range(rounds):
-        calls: list[dict[str, int | str]] = []
-        for _ in range(rng.randint(1, 3)):
-            input_tokens = rng.randint(500, 30_000)
-            output_tokens = rng.randint(50, 3_000)
-            calls.append(
-                {
-                    "model": rng.choice(models),
-                    "input_tokens": input_tokens,
-                    "output_tokens": output_tokens,
-                    "cache_read_tokens": rng.randint(0, input_tokens // 2),
-                    "reasoning_tokens": rng.randint(0, output_tokens // 3),
-                }
-            )
-        plan.append(calls)
-    return plan
-
-
-def plan_totals(plan: list[list[dict[str, Any]]]) -> dict[str, int]:
-    calls = [call for round_ in plan for call in round_]
-    input_tokens = sum(call["input_tokens"] for call in calls)
-    output_tokens = sum(call["output_tokens"] for call in calls)
-    return {
-        "input": input_tokens,
-        "output": output_tokens,
-        "total": input_tokens + output_tokens,
-        "calls": len(calls),
-    }
 
 
 def create_observation(

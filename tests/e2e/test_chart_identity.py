@@ -22,15 +22,14 @@ import yaml
 from main_job import (
     MODELS,
     StartAgentobs,
-    build_plan,
     create_observation,
     kubectl_rows,
-    plan_totals,
     start_agent,
 )
 
 from devenv import binaries
 from devenv.controlplane import ControlPlane
+from devenv.plans import build_plan, plan_totals
 from devenv.service import AgentobsProcess, wait_for
 
 CHART = binaries.REPO / "charts" / "agentobs"

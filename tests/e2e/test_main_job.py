@@ -17,16 +17,15 @@ import pytest
 from main_job import (
     MODELS,
     StartAgentobs,
-    build_plan,
     create_observation,
     kubectl_rows,
     metric_sums,
-    plan_totals,
     shown_tokens,
     start_agent,
 )
 
 from devenv.controlplane import ControlPlane
+from devenv.plans import build_plan, plan_totals
 from devenv.service import wait_for
 
 
@@ -169,8 +168,15 @@ def test_kubectl_shows_exact_totals_through_a_crash(
         key: (value["total"], value["input"], value["output"]) for key, value in expected.items()
     }
     wait_for(lambda: shown() == wanted, timeout=60, what=f"kubectl to show {wanted}")
-    print("\n" + control_plane.kubectl("get", "agentobservations", "-n", research))
-    print(control_plane.kubectl("get", "agentobservations", "-n", support))
+    listing = control_plane.kubectl("get", "agentobservations", "-A").splitlines()
+    print(
+        "\n"
+        + "\n".join(
+            line
+            for line in listing[:1] + listing[1:]
+            if line.startswith(("NAMESPACE", research, support))
+        )
+    )
 
     for (namespace, name), totals in expected.items():
         usage = service.get_json(
