@@ -169,77 +169,36 @@ class ControlPlane:
 
     def _write_admin_kubeconfig(self) -> None:
         certificates = self.certificates
-        self.kubeconfig.write_text(
-            json.dumps(
-                {
-                    "apiVersion": "v1",
-                    "kind": "Config",
-                    "clusters": [
-                        {
-                            "name": "agentobs-local",
-                            "cluster": {
-                                "server": self.server,
-                                "certificate-authority": str(certificates.ca_cert),
-                            },
-                        }
-                    ],
-                    "users": [
-                        {
-                            "name": "admin",
-                            "user": {
-                                "client-certificate": str(certificates.admin_cert),
-                                "client-key": str(certificates.admin_key),
-                            },
-                        }
-                    ],
-                    "contexts": [
-                        {
-                            "name": "agentobs-local",
-                            "context": {
-                                "cluster": "agentobs-local",
-                                "user": "admin",
-                            },
-                        }
-                    ],
-                    "current-context": "agentobs-local",
-                },
-                indent=2,
-            )
-        )
+        user = {
+            "client-certificate": str(certificates.admin_cert),
+            "client-key": str(certificates.admin_key),
+        }
+        self._write_kubeconfig(self.kubeconfig, user)
 
     def kubeconfig_for_token(self, token: str, path: Path) -> Path:
         """Write a kubeconfig that authenticates with a bearer token, as a pod would."""
-        path.write_text(
-            json.dumps(
-                {
-                    "apiVersion": "v1",
-                    "kind": "Config",
-                    "clusters": [
-                        {
-                            "name": "agentobs-local",
-                            "cluster": {
-                                "server": self.server,
-                                "certificate-authority": str(self.ca_file),
-                            },
-                        }
-                    ],
-                    "users": [{"name": "token", "user": {"token": token}}],
-                    "contexts": [
-                        {
-                            "name": "token",
-                            "context": {
-                                "cluster": "agentobs-local",
-                                "user": "token",
-                            },
-                        }
-                    ],
-                    "current-context": "token",
-                },
-                indent=2,
-            )
-        )
-        path.chmod(0o600)
+        self._write_kubeconfig(path, {"token": token})
         return path
+
+    def _write_kubeconfig(self, path: Path, user: dict[str, str]) -> None:
+        # The file holds a credential, so only its owner may read it.
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": "agentobs-local",
+                    "cluster": {"server": self.server, "certificate-authority": str(self.ca_file)},
+                }
+            ],
+            "users": [{"name": "user", "user": user}],
+            "contexts": [
+                {"name": "agentobs-local", "context": {"cluster": "agentobs-local", "user": "user"}}
+            ],
+            "current-context": "agentobs-local",
+        }
+        path.write_text(json.dumps(config, indent=2))
+        path.chmod(0o600)
 
     def kubectl(
         self,
