@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -168,6 +169,9 @@ def main() -> int:
         "--keep-running", action="store_true", help="leave everything running until Ctrl-C"
     )
     arguments = parser.parse_args()
+    # SIGTERM cleans up like Ctrl-C: the services run in their own sessions and would
+    # otherwise outlive the demo.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
 
     folder = Path(tempfile.mkdtemp(prefix="agentobs-demo-"))
     say("== starting etcd, kube-apiserver and PostgreSQL on 127.0.0.1 ==")
