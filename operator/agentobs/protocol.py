@@ -22,6 +22,7 @@ from pydantic import (
     ValidationInfo,
     computed_field,
     field_validator,
+    model_validator,
 )
 from pydantic.alias_generators import to_camel
 
@@ -72,6 +73,22 @@ class ModelUsage(_Payload):
     reasoning_tokens: Count = 0
     calls: Count = 0
     unreported_calls: Count = 0
+
+    @model_validator(mode="after")
+    def _check_breakdowns(self) -> ModelUsage:
+        # The client ledger checks the same parts one by one, so no heartbeat it builds
+        # from valid records is rejected here.
+        for part, parent in (
+            ("cache_read_tokens", "input_tokens"),
+            ("cache_write_tokens", "input_tokens"),
+            ("reasoning_tokens", "output_tokens"),
+        ):
+            if getattr(self, part) > getattr(self, parent):
+                raise ValueError(
+                    f"{to_camel(part)} ({getattr(self, part)}) must not exceed"
+                    f" {to_camel(parent)} ({getattr(self, parent)}), because it is a part of it"
+                )
+        return self
 
 
 class Heartbeat(_Payload):

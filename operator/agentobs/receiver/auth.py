@@ -112,9 +112,21 @@ class Authenticator:
                 )
             return
 
+        # Readers use their Kubernetes token, but an agent's own token works too.
         user = await self._review(token, audience=self._read_audience)
+        if user is None and self._read_audience != self._audience:
+            user = await self._review(token, audience=self._audience)
         if user is None:
-            raise errors.unauthenticated("invalid_token", "The token was rejected by TokenReview.")
+            expected = (
+                "the API server's default audience"
+                if self._read_audience is None
+                else repr(self._read_audience)
+            )
+            raise errors.unauthenticated(
+                "invalid_token",
+                f"The token was rejected by TokenReview; the usage API takes a token with"
+                f" {expected} (kubectl create token) or {self._audience!r}.",
+            )
         assert self._reviewer is not None  # _review returned a user, so a reviewer exists
         try:
             allowed = await self._reviewer.may_get_observations(

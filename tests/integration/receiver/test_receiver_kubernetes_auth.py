@@ -187,8 +187,19 @@ async def test_reads_need_permission_to_get_observations(
     allowed = await cluster_receiver.session.get(
         url, headers={"Authorization": f"Bearer {allowed_reader}"}
     )
+    # The agent's own token, with the agentobs audience, is accepted for reads too.
+    agent_token = control_plane.create_token(namespace, "planner")
+    allowed_with_agent_token = await cluster_receiver.session.get(
+        url, headers={"Authorization": f"Bearer {agent_token}"}
+    )
+    garbage = await cluster_receiver.session.get(
+        url, headers={"Authorization": "Bearer not-a-token"}
+    )
 
     assert refused.status == 403
     assert (await refused.json())["error"] == "namespace_forbidden"
     assert allowed.status == 200
     assert (await allowed.json())["agent"] == "planner"
+    assert allowed_with_agent_token.status == 200
+    assert garbage.status == 401
+    assert "kubectl create token" in (await garbage.json())["message"]
