@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -151,13 +152,18 @@ def run_agents(plane: ControlPlane, service: AgentobsProcess, folder: Path) -> b
         )
     )
     say("the TOKENS column equals them exactly.")
-    say("\n$ curl -s .../metrics | grep 'agentobs_tokens_total{.*planner'")
+    say("\n$ curl -s .../metrics | grep -E 'agentobs_(tokens|calls)_total{.*planner'")
     lines = [
         line
         for line in service.metrics().splitlines()
         if line.startswith("agentobs_tokens_total{") and 'agentobservation="planner"' in line
     ]
-    say("\n".join(lines[:6]))
+    lines += [
+        line
+        for line in service.metrics().splitlines()
+        if line.startswith("agentobs_calls_total{") and 'agentobservation="planner"' in line
+    ]
+    say("\n".join(lines))
     return True
 
 
@@ -178,6 +184,7 @@ def main() -> int:
     plane = ControlPlane.start()
     database = PostgresServer.create()
     service = None
+    succeeded = False
     try:
         plane.apply_crd()
         create_objects(plane)
@@ -212,6 +219,11 @@ def main() -> int:
             service.stop()
         database.destroy()
         plane.destroy()
+        # A failed demo keeps the agentobs log and the agents' plans for a look.
+        if succeeded:
+            shutil.rmtree(folder, ignore_errors=True)
+        else:
+            say(f"the agentobs log and the plans are kept in {folder}")
 
 
 if __name__ == "__main__":
