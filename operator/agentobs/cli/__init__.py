@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (summary, groups) in _COMMANDS.items():
         command = commands.add_parser(name, help=summary, description=summary)
         options.add_options(command, groups)
+        # Errors in a command's options print that command's usage.
+        command.set_defaults(command_parser=command)
     return parser
 
 
@@ -79,14 +81,15 @@ def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run the chosen command; return the exit code."""
     parser = build_parser()
     arguments = parser.parse_args(argv)
-    values = options.resolve(arguments, parser)
+    command_parser = arguments.command_parser
+    values = options.resolve(arguments, command_parser)
     logs.configure(values["log_level"], values["log_format"])
     receiver_settings = None
     if arguments.command in ("run", "receiver"):
         try:
             receiver_settings = build_receiver_settings(values)
         except ValueError as error:
-            parser.error(str(error))
+            command_parser.error(str(error))
     try:
         return asyncio.run(_run(arguments.command, values, receiver_settings))
     except KeyboardInterrupt:

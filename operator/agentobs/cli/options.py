@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,10 +64,34 @@ def _positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
 
 
 def _port(text: str) -> int:
-    value = _positive(int)(text)
-    if value > 65535:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"expected a port from 1 to 65535, received {text!r}")
-    return int(value)
+    return value
+
+
+def _retention(text: str) -> float:
+    value = float(_positive(float)(text))
+    if value < 86400:
+        raise argparse.ArgumentTypeError(
+            "expected at least 86400 seconds, so that the 24 h window is complete,"
+            f" received {text!r}"
+        )
+    return value
+
+
+def _database_url(text: str) -> str:
+    # The URL may hold a password, so the message shows only its scheme.
+    scheme = urllib.parse.urlsplit(text).scheme
+    if scheme not in ("postgresql", "postgres"):
+        raise argparse.ArgumentTypeError(
+            "expected a postgresql:// URI such as postgresql://user:password@host:5432/agentobs,"
+            f" received a value with scheme {scheme!r}"
+        )
+    return text
 
 
 def _option(
@@ -78,7 +103,7 @@ def _option(
 OPTIONS = (
     _option(
         "--database-url",
-        str,
+        _database_url,
         None,
         "PostgreSQL connection URI of the store (required); never logged.",
         DATABASE,
@@ -141,17 +166,19 @@ OPTIONS = (
         "Largest heartbeat body in bytes; larger ones get 413.",
         RECEIVER,
     ),
-    _option("--max-models", _positive(int), 256, "Most models one heartbeat may carry.", RECEIVER),
+    _option(
+        "--max-models", _positive(int), 256, "Maximum number of models in one heartbeat.", RECEIVER
+    ),
     _option(
         "--max-unregistered-agents",
         _positive(int),
         100,
-        "Most agents without an AgentObservation that may report in one namespace.",
+        "Maximum number of agents without an AgentObservation that may report in one namespace.",
         RECEIVER,
     ),
     _option(
         "--sample-retention",
-        _positive(float),
+        _retention,
         172800.0,
         "Seconds the per-minute usage samples are kept (at least 86400).",
         RECEIVER,
@@ -160,7 +187,7 @@ OPTIONS = (
         "--status-interval",
         _positive(float),
         5.0,
-        "Least seconds between two status patches of one AgentObservation.",
+        "Minimum seconds between two status patches of one AgentObservation.",
         OPERATOR,
     ),
     _option(
@@ -195,7 +222,7 @@ OPTIONS = (
         "--status-max-models",
         _positive(int),
         20,
-        "Most models listed in an object's status, the largest totals first.",
+        "Maximum number of models listed in an object's status, the largest totals first.",
         OPERATOR,
     ),
     _option(

@@ -100,3 +100,29 @@ def test_receiver_settings_take_the_command_values(monkeypatch: pytest.MonkeyPat
     assert settings.body_limit_bytes == 1024
     assert settings.allow_unauthenticated is True
     assert settings.token_audience == "agentobs"
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["migrate", "--database-url", "mysql://user:secret@host/db"], "scheme 'mysql'"),
+        (
+            ["receiver", "--database-url", "postgresql://h/db", "--sample-retention", "100"],
+            "at least 86400 seconds",
+        ),
+        (["run", "--database-url", "postgresql://h/db", "--port", "0"], "port from 1 to 65535"),
+    ],
+)
+def test_invalid_flag_names_the_command_and_hides_secrets(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    expected: str,
+) -> None:
+    with pytest.raises(SystemExit):
+        resolve(argv, monkeypatch)
+
+    error = capsys.readouterr().err
+    assert f"agentobs {argv[0]}: error:" in error
+    assert expected in error
+    assert "secret" not in error
