@@ -23,7 +23,15 @@ from agentobs import store as store_module
 from agentobs.metrics import ReceiverMetrics
 from agentobs.receiver import errors, heartbeats, usage
 from agentobs.receiver.auth import Authenticator
-from agentobs.receiver.state import AUTHENTICATOR, METRICS, REGISTRY, SETTINGS, STORE
+from agentobs.receiver.rejections import RejectionLog
+from agentobs.receiver.state import (
+    AUTHENTICATOR,
+    METRICS,
+    REGISTRY,
+    REJECTIONS,
+    SETTINGS,
+    STORE,
+)
 from agentobs.settings import ReceiverSettings
 
 logger = logging.getLogger(__name__)
@@ -68,6 +76,7 @@ def build_app(
     app[AUTHENTICATOR] = authenticator
     app[METRICS] = metrics
     app[REGISTRY] = registry
+    app[REJECTIONS] = RejectionLog()
     app.router.add_post(_HEARTBEATS_ROUTE, heartbeats.post_heartbeat)
     app.router.add_get(
         "/v1/namespaces/{namespace}/agentobservations/{name}/usage", usage.get_agent_usage
@@ -116,18 +125,31 @@ async def _error_middleware(request: web.Request, handler: Handler) -> web.Strea
     try:
         return await handler(request)
     except errors.HttpError as error:
-        return _error_response(error)
+        return _rejected(request, error)
     except web.HTTPException as error:
         if error.status < 400:
             raise
-        return _error_response(_from_aiohttp(error))
+        return _rejected(request, _from_aiohttp(error))
     except store_module.StoreError as error:
-        return _error_response(_from_store(request, error))
+        return _rejected(request, _from_store(request, error))
     except Exception:
         logger.exception("unexpected error method=%s path=%s", request.method, request.path)
         return _error_response(
             errors.HttpError(500, "internal_error", "The receiver failed unexpectedly.")
         )
+
+
+def _rejected(request: web.Request, error: errors.HttpError) -> web.Response:
+    # 503s are logged by the store outage warnings; the rest once per kind and minute.
+    if error.status < 500:
+        request.app[REJECTIONS].note(
+            route=_route_of(request),
+            status=error.status,
+            code=error.code,
+            message=error.message,
+            remote=request.remote,
+        )
+    return _error_response(error)
 
 
 def _error_response(error: errors.HttpError) -> web.Response:
@@ -144,8 +166,12 @@ def _from_aiohttp(error: web.HTTPException) -> errors.HttpError:
     code = codes.get(error.status, error.reason.lower().replace(" ", "_"))
     message = {
         404: "No such endpoint; see GET /v1/openapi.yaml for the API.",
-        405: "This endpoint does not support the method; see GET /v1/openapi.yaml.",
     }.get(error.status, f"{error.reason}.")
+    if isinstance(error, web.HTTPMethodNotAllowed):
+        message = (
+            f"This endpoint does not take {error.method}, only"
+            f" {', '.join(sorted(error.allowed_methods))}; see GET /v1/openapi.yaml."
+        )
     headers = {"Allow": error.headers["Allow"]} if "Allow" in error.headers else None
     return errors.HttpError(error.status, code, message, headers=headers)
 

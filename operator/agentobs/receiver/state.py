@@ -8,6 +8,7 @@ from prometheus_client import CollectorRegistry
 from agentobs import store
 from agentobs.metrics import ReceiverMetrics
 from agentobs.receiver.auth import Authenticator
+from agentobs.receiver.rejections import RejectionLog
 from agentobs.settings import ReceiverSettings
 
 SETTINGS = web.AppKey("settings", ReceiverSettings)
@@ -15,3 +16,4 @@ STORE = web.AppKey("store", store.Store)
 AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
 METRICS = web.AppKey("metrics", ReceiverMetrics)
 REGISTRY = web.AppKey("registry", CollectorRegistry)
+REJECTIONS = web.AppKey("rejections", RejectionLog)
