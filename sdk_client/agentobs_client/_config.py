@@ -4,7 +4,7 @@ A keyword argument wins over its environment variable. Every error is raised
 at construction, once, and names the variable to set, so a misconfigured agent
 fails at start instead of sending heartbeats that the receiver rejects.
 
-    AGENTOBS_URL          base URL of the receiver, e.g. http://agentobs.agentobs:8080
+    AGENTOBS_URL          base URL of the receiver, e.g. http://agentobs.agentobs.svc:8080
     AGENTOBS_AGENT_NAME   agent name (an AgentObservation's spec.agentRef.name)
     AGENTOBS_NAMESPACE    namespace; default: the pod's ServiceAccount namespace file
     AGENTOBS_TOKEN_FILE   file with a bearer token, re-read before every heartbeat
@@ -101,7 +101,7 @@ def _heartbeat_url(base_url: str) -> str:
     if not base_url:
         raise ConfigurationError(
             "the receiver URL is missing: set AGENTOBS_URL (for example "
-            "http://agentobs.agentobs-system:8080) or pass url=",
+            "http://agentobs.agentobs.svc:8080) or pass url=",
             variable="AGENTOBS_URL",
         )
     parts = urllib.parse.urlsplit(base_url)

@@ -13,7 +13,10 @@ outside every lock. Neither the thread nor any public method raises into the
 agent: failures are logged, rarely, through the `agentobs_client` logger.
 
 Limitations: a hard kill (SIGKILL, OOM) loses the records made since the last
-accepted heartbeat, and a reporter does not follow `os.fork()`.
+accepted heartbeat, and so does a process that exits while the receiver is
+unreachable or rejects its heartbeats. In the second case `close()` returns
+False and logs a warning with the tokens and calls that were not delivered.
+A reporter does not follow `os.fork()`.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Self
 
-from agentobs_client import _config, _heartbeat, _ledger, _shutdown, _transport
+from agentobs_client import _config, _delivery_log, _heartbeat, _ledger, _shutdown, _transport
 
 __all__ = ["Reporter"]
 
@@ -123,10 +126,12 @@ class Reporter:
         self._shutdown_timeout = float(shutdown_timeout)
         self._opener = urllib.request.build_opener()
         self._token_file_warned = False
-        self._logged_rejections: set[tuple[int | None, str]] = set()
 
         self.instance = _heartbeat.InstanceId(uuid.uuid4().hex)
         """Instance id of this process, sent with every heartbeat."""
+        self._log = _delivery_log.DeliveryLog(self._config, self.instance)
+        if not self._config.token and self._config.token_file is None:
+            self._log.no_token()
         self._started_at = datetime.datetime.now(datetime.UTC)
         self._sequence = 0
 
@@ -138,6 +143,10 @@ class Reporter:
         self._attempted_generation = 0
         self._delivered_generation = 0
         self._rejected_generation = 0
+        # The snapshot of the last accepted heartbeat and the last failed POST
+        # since then, for the warning when close() cannot deliver everything.
+        self._accepted_snapshot: _ledger.UsageSnapshot | None = None
+        self._last_failure: _transport.Result | None = None
         self._next_send = time.monotonic() + self._jittered(self._config.interval)
         self._not_before = 0.0
         self._failures = 0
@@ -190,8 +199,10 @@ class Reporter:
                 `shutdown_timeout`.
 
         Returns:
-            True when the final heartbeat was accepted (see `flush`). Calling
-            close again returns False and does nothing.
+            True when the receiver accepted a final heartbeat that carries every
+            record made before the call. False when it did not within
+            `timeout`, and then a warning says how many tokens and calls were
+            not delivered. Calling close again returns False and does nothing.
         """
         try:
             return self._close(self._shutdown_timeout if timeout is None else timeout)
@@ -261,6 +272,8 @@ class Reporter:
             # usually returns at once. Otherwise a POST may still be in flight,
             # and the daemon thread is left to finish it rather than delay exit.
             self._thread.join(self._timeout)
+        else:
+            self._log_undelivered()
         logger.debug("reporter closed instance=%s delivered=%s", self.instance, delivered)
         return delivered
 
@@ -316,20 +329,41 @@ class Reporter:
             token=self._read_token(),
             timeout=self._timeout,
         )
-        self._settle(result, generation=generation, sequence=sequence)
+        self._settle(
+            result, snapshot=snapshot, generation=generation, sequence=sequence, final=final
+        )
 
-    def _settle(self, result: _transport.Result, *, generation: int, sequence: int) -> None:
+    def _settle(
+        self,
+        result: _transport.Result,
+        *,
+        snapshot: _ledger.UsageSnapshot,
+        generation: int,
+        sequence: int,
+        final: bool,
+    ) -> None:
         # Log outside the condition, then update the schedule and wake waiters.
         failures = self._failures + 1 if result.outcome is _transport.Outcome.RETRY else 0
         delay = self._delay_after(result, failures)
-        self._log_result(result, sequence=sequence, failures=failures, delay=delay)
+        self._log.result(
+            result,
+            sequence=sequence,
+            failures=failures,
+            previous_failures=self._failures,
+            delay=delay,
+            final=final,
+        )
 
         now = time.monotonic()
         with self._condition:
             self._attempted_generation = max(self._attempted_generation, generation)
             if result.outcome is _transport.Outcome.ACCEPTED:
                 self._delivered_generation = max(self._delivered_generation, generation)
-            elif result.outcome is _transport.Outcome.REJECTED:
+                self._accepted_snapshot = snapshot
+                self._last_failure = None
+            else:
+                self._last_failure = result
+            if result.outcome is _transport.Outcome.REJECTED:
                 self._rejected_generation = max(self._rejected_generation, generation)
             self._failures = failures
             self._next_send = now + delay
@@ -345,53 +379,12 @@ class Reporter:
         backoff = random.uniform(backoff / 2, backoff)
         return max(backoff, result.retry_after or 0.0)
 
-    def _log_result(
-        self, result: _transport.Result, *, sequence: int, failures: int, delay: float
-    ) -> None:
-        outcome = result.outcome
-        if outcome is _transport.Outcome.ACCEPTED:
-            if self._failures:
-                logger.info(
-                    "heartbeat accepted after %d failed attempts instance=%s sequence=%d",
-                    self._failures,
-                    self.instance,
-                    sequence,
-                )
-            return
-
-        if outcome is _transport.Outcome.RETRY:
-            # The first failure in a row is a warning, the repeats are debug.
-            level = logging.WARNING if failures == 1 else logging.DEBUG
-            logger.log(
-                level,
-                "heartbeat failed, retrying in %.2fs status=%s reason=%s message=%s "
-                "retry_after=%s failures=%d instance=%s sequence=%d",
-                delay,
-                result.status,
-                result.reason,
-                result.message,
-                result.retry_after,
-                failures,
-                self.instance,
-                sequence,
-            )
-            return
-
-        # A rejection repeats until someone fixes its cause: log each kind once.
-        key = (result.status, result.reason)
-        if key in self._logged_rejections:
-            return
-        self._logged_rejections.add(key)
-        logger.warning(
-            "heartbeat rejected status=%s error=%s message=%s field=%s namespace=%s agent=%s; "
-            "the counters are kept and the next accepted heartbeat carries them",
-            result.status,
-            result.reason,
-            result.message,
-            result.field,
-            self._config.namespace,
-            self._config.agent,
-        )
+    def _log_undelivered(self) -> None:
+        current = self._ledger.snapshot()
+        with self._condition:
+            accepted = self._accepted_snapshot
+            failure = self._last_failure
+        self._log.undelivered(current, accepted=accepted, failure=failure)
 
     def _read_token(self) -> str | None:
         path = self._config.token_file

@@ -187,6 +187,15 @@ def _handler_for(server: HeartbeatServer) -> type[http.server.BaseHTTPRequestHan
                     {"error": "rate_limited", "message": "slow down", "field": None},
                     retry_after="1",
                 )
+            elif fault == "401":
+                self._respond(
+                    401,
+                    {
+                        "error": "invalid_token",
+                        "message": "The bearer token is not valid.",
+                        "field": None,
+                    },
+                )
             elif fault == "422":
                 self._respond(
                     422,

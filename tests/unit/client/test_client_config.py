@@ -102,6 +102,16 @@ def test_missing_setting_names_the_variable(missing: str, message: str) -> None:
     assert isinstance(raised.value, ValueError)
 
 
+def test_missing_url_shows_the_chart_service_url() -> None:
+    """The example is the URL of the Helm release `agentobs` in namespace `agentobs`."""
+    environ = {key: value for key, value in VALID_ENVIRONMENT.items() if key != "AGENTOBS_URL"}
+
+    with pytest.raises(ConfigurationError) as raised:
+        build(environ)
+
+    assert "http://agentobs.agentobs.svc:8080" in str(raised.value)
+
+
 @pytest.mark.parametrize(
     ("variable", "value"),
     [

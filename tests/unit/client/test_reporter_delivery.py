@@ -287,3 +287,196 @@ def test_context_manager_closes_the_reporter(
 
     assert heartbeat_server.bodies[-1]["final"] is True
     assert heartbeat_server.totals() == expected_totals(ledger.snapshot())
+
+
+def undelivered_warnings(logs: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    """The log records of close() about records the receiver has not accepted."""
+    return [record for record in logs.records if "records not delivered" in record.message]
+
+
+def test_close_warns_about_rejected_records(
+    heartbeat_server: HeartbeatServer,
+    make_reporter: ReporterFactory,
+    client_logs: pytest.LogCaptureFixture,
+) -> None:
+    ledger = UsageLedger()
+    reporter = make_reporter(ledger, heartbeat_server, token="bad-secret")
+    heartbeat_server.sticky_fault = "401"
+    ledger.record("gpt-4o", input_tokens=1000, output_tokens=50)
+    ledger.record_unreported("gpt-4o")
+
+    assert not reporter.close(timeout=FLUSH_LIMIT)
+
+    warnings = undelivered_warnings(client_logs)
+    assert len(warnings) == 1
+    assert warnings[0].levelno == logging.WARNING
+    assert "tokens=1050 calls=2" in warnings[0].message
+    assert "namespace=research agent=planner" in warnings[0].message
+    assert "status=401 error=invalid_token" in warnings[0].message
+    assert "AGENTOBS_URL" in warnings[0].message
+    assert "AGENTOBS_TOKEN_FILE or AGENTOBS_TOKEN" in warnings[0].message
+    assert "bad-secret" not in client_logs.text
+
+
+def test_close_warns_when_receiver_is_unreachable(
+    idle_server: HeartbeatServer,
+    make_reporter: ReporterFactory,
+    client_logs: pytest.LogCaptureFixture,
+) -> None:
+    ledger = UsageLedger()
+    reporter = make_reporter(ledger, idle_server, timeout=0.3)
+    ledger.record("claude-sonnet-4-5", input_tokens=70, output_tokens=7, calls=3)
+
+    assert not reporter.close(timeout=0.5)
+
+    warnings = undelivered_warnings(client_logs)
+    assert len(warnings) == 1
+    assert "tokens=77 calls=3" in warnings[0].message
+    assert "error=URLError" in warnings[0].message
+    assert "status=" not in warnings[0].message
+    assert f"url={idle_server.url}/v1/heartbeats" in warnings[0].message
+
+
+def test_close_counts_only_records_since_last_accepted(
+    heartbeat_server: HeartbeatServer,
+    make_reporter: ReporterFactory,
+    client_logs: pytest.LogCaptureFixture,
+) -> None:
+    ledger = UsageLedger()
+    reporter = make_reporter(ledger, heartbeat_server)
+    ledger.record("gpt-4o", input_tokens=500, output_tokens=50)
+    assert reporter.flush(timeout=FLUSH_LIMIT)
+    heartbeat_server.sticky_fault = "401"
+    ledger.record("gpt-4o", input_tokens=8, output_tokens=1)
+    ledger.record("claude-sonnet-4-5", input_tokens=20, output_tokens=2)
+
+    assert not reporter.close(timeout=FLUSH_LIMIT)
+
+    warnings = undelivered_warnings(client_logs)
+    assert len(warnings) == 1
+    assert "tokens=31 calls=2" in warnings[0].message
+
+
+def test_close_without_new_records_does_not_warn(
+    heartbeat_server: HeartbeatServer,
+    make_reporter: ReporterFactory,
+    client_logs: pytest.LogCaptureFixture,
+) -> None:
+    """The final heartbeat fails, but the receiver has every record already."""
+    ledger = UsageLedger()
+    reporter = make_reporter(ledger, heartbeat_server)
+    ledger.record("gpt-4o", input_tokens=500, output_tokens=50)
+    assert reporter.flush(timeout=FLUSH_LIMIT)
+    heartbeat_server.sticky_fault = "401"
+
+    assert not reporter.close(timeout=FLUSH_LIMIT)
+
+    assert undelivered_warnings(client_logs) == []
+
+
+def test_delivered_close_does_not_warn(
+    heartbeat_server: HeartbeatServer,
+    make_reporter: ReporterFactory,
+    client_logs: pytest.LogCaptureFixture,
+) -> None:
+    ledger = UsageLedger()
+    reporter = make_reporter(ledger, heartbeat_server)
+    ledger.record("gpt-4o", input_tokens=5)
+
+    assert reporter.close(timeout=FLUSH_LIMIT)
+
+    assert undelivered_warnings(client_logs) == []
+
+
+def test_close_warning_hides_url_credentials(
+    idle_server: HeartbeatServer,
+    make_reporter: ReporterFactory,
+    client_logs: pytest.LogCaptureFixture,
+) -> None:
+    host_and_port = idle_server.url.removeprefix("http://")
+    ledger = UsageLedger()
+    reporter = make_reporter(
+        ledger, idle_server, url=f"http://user:url-secret@{host_and_port}", timeout=0.3
+    )
+    ledger.record("gpt-4o", input_tokens=1)
+
+    assert not reporter.close(timeout=0.5)
+
+    warnings = undelivered_warnings(client_logs)
+    assert len(warnings) == 1
+    assert f"url=http://{host_and_port}/v1/heartbeats" in warnings[0].message
+    assert "url-secret" not in client_logs.text
+
+
+def test_rejection_of_final_heartbeat_promises_nothing(
+    heartbeat_server: HeartbeatServer,
+    make_reporter: ReporterFactory,
+    client_logs: pytest.LogCaptureFixture,
+) -> None:
+    """No heartbeat follows the final one, so the rejection must not say so."""
+    ledger = UsageLedger()
+    reporter = make_reporter(ledger, heartbeat_server)
+    heartbeat_server.sticky_fault = "401"
+    ledger.record("gpt-4o", input_tokens=5)
+
+    assert not reporter.close(timeout=FLUSH_LIMIT)
+
+    rejections = [record for record in client_logs.records if "rejected" in record.message]
+    assert len(rejections) == 1
+    assert "next accepted heartbeat" not in rejections[0].message
+
+
+def test_rejection_without_field_leaves_field_out(
+    heartbeat_server: HeartbeatServer,
+    make_reporter: ReporterFactory,
+    client_logs: pytest.LogCaptureFixture,
+) -> None:
+    reporter = make_reporter(UsageLedger(), heartbeat_server)
+    heartbeat_server.sticky_fault = "401"
+
+    assert not reporter.flush(timeout=FLUSH_LIMIT)
+    assert not reporter.flush(timeout=FLUSH_LIMIT)
+
+    rejections = [record for record in client_logs.records if "rejected" in record.message]
+    assert len(rejections) == 1
+    assert "status=401 error=invalid_token" in rejections[0].message
+    assert "field=" not in rejections[0].message
+    assert "next accepted heartbeat carries them" in rejections[0].message
+
+
+def test_missing_token_is_warned_once_at_start(
+    heartbeat_server: HeartbeatServer,
+    make_reporter: ReporterFactory,
+    client_logs: pytest.LogCaptureFixture,
+) -> None:
+    reporter = make_reporter(UsageLedger(), heartbeat_server)
+    assert reporter.flush(timeout=FLUSH_LIMIT)
+    assert reporter.flush(timeout=FLUSH_LIMIT)
+
+    warnings = [record for record in client_logs.records if "no bearer token" in record.message]
+    assert len(warnings) == 1
+    assert warnings[0].levelno == logging.WARNING
+    assert "namespace=research agent=planner" in warnings[0].message
+    assert "set AGENTOBS_TOKEN_FILE" in warnings[0].message
+    assert "or AGENTOBS_TOKEN" in warnings[0].message
+
+
+@pytest.mark.parametrize(
+    "token_settings",
+    [
+        {"token": "static-secret"},
+        {"token_file": "/var/run/secrets/agentobs/token"},
+        {"environ": {"AGENTOBS_TOKEN": "static-secret"}},
+        {"environ": {"AGENTOBS_TOKEN_FILE": "/var/run/secrets/agentobs/token"}},
+    ],
+)
+def test_configured_token_is_not_warned(
+    heartbeat_server: HeartbeatServer,
+    make_reporter: ReporterFactory,
+    client_logs: pytest.LogCaptureFixture,
+    token_settings: dict[str, object],
+) -> None:
+    make_reporter(UsageLedger(), heartbeat_server, **token_settings)
+
+    assert "no bearer token" not in client_logs.text
+    assert "static-secret" not in client_logs.text
