@@ -160,13 +160,16 @@ web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print
 RECEIVER_SERVER = """
 import asyncio, json, logging, sys
 from pathlib import Path
+from agentobs.cli import event_loop_factory
 from agentobs.receiver import serve
 from agentobs.settings import ReceiverSettings
 
 fields = json.loads(sys.argv[1])
 fields["static_token_file"] = Path(fields["static_token_file"])
 logging.basicConfig(level=logging.WARNING)
-asyncio.run(serve(ReceiverSettings(**fields)))
+# The same event loop as the agentobs command runs.
+with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+    runner.run(serve(ReceiverSettings(**fields)))
 """
 
 

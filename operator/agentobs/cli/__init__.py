@@ -13,11 +13,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
+import uvloop
 from prometheus_client import CollectorRegistry
 
 from agentobs.cli import logs, options
@@ -91,9 +93,22 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as error:
             command_parser.error(str(error))
     try:
-        return asyncio.run(_run(arguments.command, values, receiver_settings))
+        with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+            return runner.run(_run(arguments.command, values, receiver_settings))
     except KeyboardInterrupt:
         return 130
+
+
+def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
+    """Return uvloop's loop factory, after moving startup objects out of the collector's way.
+
+    uvloop handles more heartbeats per second than the standard loop on the same
+    CPU. gc.freeze() keeps the objects created by imports and startup out of every
+    later collection, which shortens the pauses that show up as latency outliers.
+    """
+    gc.collect()
+    gc.freeze()
+    return uvloop.new_event_loop
 
 
 async def _run(
