@@ -10,7 +10,7 @@ in the generator counts against the server.
 
     python bench/bench_receiver.py [--rates 250,1000,2000] [--seconds 10]
 
-Prints a Markdown table; after the receiver runs it checks that the store holds
+Prints a Markdown table; after the receiver runs it checks that the store contains
 exactly the acknowledged counters.
 """
 

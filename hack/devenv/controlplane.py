@@ -181,7 +181,7 @@ class ControlPlane:
         return path
 
     def _write_kubeconfig(self, path: Path, user: dict[str, str]) -> None:
-        # The file holds a credential, so only its owner may read it.
+        # The file contains a credential, so only its owner may read it.
         config = {
             "apiVersion": "v1",
             "kind": "Config",

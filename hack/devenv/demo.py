@@ -1,7 +1,7 @@
 """The demo: agents report token usage, and kubectl shows it as AgentObservations.
 
     python -m devenv.demo                  run the demo, print the results, clean up
-    python -m devenv.demo --keep-running   leave everything running and say how to reach it
+    python -m devenv.demo --keep-running   leave everything running and print how to reach it
 
 It starts a local kube-apiserver with etcd and a PostgreSQL server, applies the
 CRD and three sample AgentObservations in two namespaces, starts `agentobs run`,

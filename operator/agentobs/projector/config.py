@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, kw_only=True)
 class ProjectorSettings:
-    """How often, how fast and how much the projector writes to the Kubernetes API."""
+    """Rate, interval and size limits of the projector's writes to the Kubernetes API."""
 
     status_interval_seconds: float = 5.0
-    """Least time between two status patches of one AgentObservation, in seconds."""
+    """Minimum time between two status patches of one AgentObservation, in seconds."""
 
     status_qps: float = 10.0
     """Status patches per second across all objects, on average."""

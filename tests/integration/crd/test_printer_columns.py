@@ -111,9 +111,7 @@ def test_status_is_written_only_through_the_subresource(
     assert "status" not in stored or "usage" not in stored["status"]
 
 
-def test_service_account_token_is_minted_for_the_agentobs_audience(
-    control_plane: ControlPlane, namespace: str
-) -> None:
+def test_token_request_sets_agentobs_audience(control_plane: ControlPlane, namespace: str) -> None:
     control_plane.create_service_account(namespace, "agent")
     token = control_plane.create_token(namespace, "agent", audience="agentobs")
 
