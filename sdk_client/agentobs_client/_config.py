@@ -110,6 +110,14 @@ def _heartbeat_url(base_url: str) -> str:
             f"AGENTOBS_URL must be an http:// or https:// URL with a host, got {base_url!r}",
             variable="AGENTOBS_URL",
         )
+    if parts.username is not None or parts.password is not None:
+        # urllib cannot send credentials from the URL, and they would end up in logs.
+        raise ConfigurationError(
+            "AGENTOBS_URL must not contain a user name or password; authenticate with "
+            "AGENTOBS_TOKEN_FILE or AGENTOBS_TOKEN instead "
+            f"(got a URL for host {parts.hostname!r})",
+            variable="AGENTOBS_URL",
+        )
     return base_url.rstrip("/") + HEARTBEAT_PATH
 
 

@@ -160,3 +160,13 @@ def test_invalid_tuning_argument_is_rejected_by_name(argument: str, value: Any) 
 def test_ledger_must_be_a_usage_ledger() -> None:
     with pytest.raises(TypeError, match="UsageLedger"):
         Reporter({}, environ=VALID_ENVIRONMENT, handle_sigterm=False)  # type: ignore[arg-type]
+
+
+def test_url_with_credentials_is_rejected_without_echoing_them() -> None:
+    environ = {**VALID_ENVIRONMENT, "AGENTOBS_URL": "http://user:s3cret@agentobs.agentobs.svc:8080"}
+
+    with pytest.raises(ConfigurationError, match="must not contain a user name") as raised:
+        build(environ)
+
+    assert raised.value.variable == "AGENTOBS_URL"
+    assert "s3cret" not in str(raised.value)
