@@ -388,26 +388,6 @@ def test_delivered_close_does_not_warn(
     assert undelivered_warnings(client_logs) == []
 
 
-def test_close_warning_hides_url_credentials(
-    idle_server: HeartbeatServer,
-    make_reporter: ReporterFactory,
-    client_logs: pytest.LogCaptureFixture,
-) -> None:
-    host_and_port = idle_server.url.removeprefix("http://")
-    ledger = UsageLedger()
-    reporter = make_reporter(
-        ledger, idle_server, url=f"http://user:url-secret@{host_and_port}", timeout=0.3
-    )
-    ledger.record("gpt-4o", input_tokens=1)
-
-    assert not reporter.close(timeout=0.5)
-
-    warnings = undelivered_warnings(client_logs)
-    assert len(warnings) == 1
-    assert f"url=http://{host_and_port}/v1/heartbeats" in warnings[0].message
-    assert "url-secret" not in client_logs.text
-
-
 def test_rejection_of_final_heartbeat_promises_nothing(
     heartbeat_server: HeartbeatServer,
     make_reporter: ReporterFactory,
