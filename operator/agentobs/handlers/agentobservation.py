@@ -82,6 +82,10 @@ class Registry:
             self._written.pop((namespace, name), None)
             return await self._store.unregister_agent(namespace, name)
 
+    def remember(self, observation: Observation) -> None:
+        """Record that the store already has this registration, without writing it."""
+        self._written[(observation.namespace, observation.name)] = observation
+
     def forget(self) -> None:
         """Drop what was written, so the next events write again (after a resync)."""
         self._written.clear()

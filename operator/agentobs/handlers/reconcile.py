@@ -29,24 +29,28 @@ async def reconcile_once(*, store: Store, api_client: client.ApiClient, registry
     listing = await client.CustomObjectsApi(api_client).list_cluster_custom_object(
         GROUP, VERSION, PLURAL
     )
-    wanted: dict[tuple[str, str], Observation] = {}
+    in_cluster: dict[tuple[str, str], Observation] = {}
     for item in listing.get("items", []):
         observation = build_observation(item)
-        wanted[(observation.namespace, observation.name)] = observation
+        in_cluster[(observation.namespace, observation.name)] = observation
 
+    # Rows that already match are only remembered, so a pass writes just the drift.
     changed = 0
     registry.forget()
     stored = {(row.namespace, row.name): row for row in await store.registered_agents()}
-    for key, observation in wanted.items():
+    for key, observation in in_cluster.items():
         row = stored.get(key)
         same = row is not None and (
             row.agent,
             row.service_account,
             row.stale_after_seconds,
         ) == (observation.agent, observation.service_account, observation.stale_after_seconds)
-        await registry.register(observation)
-        changed += 0 if same else 1
-    for namespace, name in set(stored) - set(wanted):
+        if same:
+            registry.remember(observation)
+        else:
+            await registry.register(observation)
+            changed += 1
+    for namespace, name in set(stored) - set(in_cluster):
         await registry.unregister(namespace, name)
         logger.info(
             "registration of a deleted agentobservation removed namespace=%s agentobservation=%s",
