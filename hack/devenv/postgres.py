@@ -24,7 +24,7 @@ DATABASE = "agentobs"
 
 
 def server_bin_dir() -> Path:
-    """Return the newest /usr/lib/postgresql/N/bin that holds initdb."""
+    """Return the newest /usr/lib/postgresql/N/bin that contains initdb."""
     candidates = sorted(
         glob.glob("/usr/lib/postgresql/*/bin/initdb"),
         key=lambda path: int(Path(path).parent.parent.name),

@@ -13,7 +13,7 @@ from pathlib import Path
 
 
 class ServiceError(RuntimeError):
-    """A local service could not be started; the message says which and why."""
+    """A local service could not be started; the message names it and the reason."""
 
 
 def free_port() -> int:

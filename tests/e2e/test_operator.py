@@ -74,7 +74,7 @@ def reporter_for(
     return ledger, reporter
 
 
-def test_only_the_leader_patches_and_a_standby_takes_over(
+def test_standby_takes_over_from_leader(
     control_plane: ControlPlane, start_agentobs: StartAgentobs, namespace: str
 ) -> None:
     create_observation(control_plane, namespace, "planner")

@@ -114,7 +114,7 @@ def test_never_reported_object_shows_zero_and_no_heartbeats() -> None:
     assert condition["reason"] == "NoHeartbeats"
 
 
-def test_unchanged_status_needs_no_patch_and_keeps_transition_time() -> None:
+def test_unchanged_status_needs_no_patch() -> None:
     first = build(usage_of(model("m", 5, 5)))
 
     second = build(usage_of(model("m", 5, 5)), current=first, now=NOW + timedelta(seconds=30))
